@@ -1,0 +1,292 @@
+/*
+ * store.h -- the local blob store of one cairn node.
+ *
+ * Records live in LMDB (DATA/meta/), blob content in one file per version
+ * (DATA/blobs/xx/yy/<16 hex>.blob, see blobfile.h). docs/storage.md
+ * describes the on-disk format, the durability order and the read
+ * algorithm; this header is the API the node and replication use.
+ *
+ * Threads: every function may block on disk and must not be called on an
+ * event loop thread. All functions are thread-safe except that one
+ * store_writer_t / store_reader_t must be used by one thread at a time.
+ * Write transactions are owned by one internal commit thread that groups
+ * concurrent commits into one LMDB transaction (group commit).
+ *
+ * Errors: 0 or a negative CAIRN_E* / -errno (see common/error.h).
+ * -ENOSPC means the disk (or the LMDB map at its maximum) is full.
+ */
+#ifndef CAIRN_STORE_H
+#define CAIRN_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/hlc.h"
+
+#define STORE_KEY_MAX 1024
+#define STORE_CTYPE_MAX 255
+#define STORE_HASH_LEN 16
+
+typedef struct store store_t;
+typedef struct store_writer store_writer_t;
+typedef struct store_reader store_reader_t;
+
+/* A version: HLC timestamp with the origin node id as tie-break. */
+typedef struct store_version {
+    uint64_t sv_hlc;
+    uint16_t sv_origin;
+} store_version_t;
+
+/* <0, 0, >0 as a is older than, equal to, newer than b (last writer wins). */
+int store_version_cmp(const store_version_t *a, const store_version_t *b);
+
+typedef enum {
+    STORE_COMPLETE = 1,  /* content whole and durable */
+    STORE_RECEIVING = 2, /* replicated version, bytes still arriving (or a crash leftover) */
+    STORE_TOMBSTONE = 3, /* deleted at this version */
+} store_state_t;
+
+/* A copy of one record; owns nothing. */
+typedef struct store_stat {
+    char st_key[STORE_KEY_MAX + 1]; /* NUL-terminated copy of the key */
+    size_t st_klen;
+    store_version_t st_version;
+    store_state_t st_state;
+    uint64_t st_file_id; /* 0 for tombstones */
+    uint64_t st_size;    /* final size (receiving: the size announced by the sender) */
+    uint8_t st_hash[STORE_HASH_LEN]; /* XXH3-128 of the content, big-endian canonical form */
+    char st_ctype[STORE_CTYPE_MAX + 1];
+} store_stat_t;
+
+/*
+ * Called when a read finds that the current record's file is not whole and
+ * nobody is writing it (a crash leftover, missing or damaged file), and by
+ * recovery for every such record it finds. The replication layer fetches the
+ * version (or a newer one) from a peer. Called from any store thread, with no
+ * store lock held; it must not block (queue the work and return).
+ */
+typedef void (*store_repair_fn)(void *arg, const char *key, size_t klen,
+                                const store_version_t *version, uint64_t file_id);
+
+typedef struct store_opts {
+    const char *so_dir;         /* data directory; created if missing */
+    uint16_t so_node_id;        /* 1..65535: origin id of local writes */
+    uint64_t so_map_size;       /* initial LMDB map size (0: 256 MiB); grows on demand */
+    uint64_t so_map_size_max;   /* map never grows past this (0: 1 TiB); then -ENOSPC */
+    uint64_t so_max_blob_size;  /* 0: unlimited; bigger writes fail with CAIRN_ETOOBIG */
+    int so_log_changes;         /* append every applied change to the replication log */
+    store_repair_fn so_repair;  /* may be NULL */
+    void *so_repair_arg;
+    hlc_t *so_clock;            /* shared clock, or NULL for a private one */
+    unsigned so_commit_batch_max; /* commits per LMDB transaction (0: 256) */
+} store_opts_t;
+
+/*
+ * Opens (creating when needed) the store in opts->so_dir, takes DATA/LOCK
+ * with flock() -- CAIRN_ELOCKED when another process holds it -- and runs
+ * recovery: leftovers from a crash are found (bounded by the work since the
+ * last checkpoint), records pointing at them are queued for repair (and
+ * reported through so_repair), unreferenced files are deleted. On failure
+ * nothing is left open. The store borrows so_clock (if given) until close.
+ */
+int store_open(const store_opts_t *opts, store_t **out);
+
+/*
+ * Waits for queued commits, aborts nothing (the caller must have finished
+ * or aborted its writers and closed its readers), writes a clean
+ * checkpoint, closes LMDB and releases the lock. Safe on NULL.
+ */
+void store_close(store_t *s);
+
+/* ------------------------------------------------------------------ write */
+
+typedef enum {
+    STORE_PUT_LOCAL = 0,   /* client write: invisible until finish, gets a fresh local version */
+    STORE_PUT_REPLICA = 1, /* replicated write: visible at begin as `receiving` */
+} store_put_mode_t;
+
+typedef struct store_put_opts {
+    store_put_mode_t po_mode;
+    int64_t po_size;      /* expected size; -1 = unknown (local only). A different
+                           * final size fails finish with CAIRN_EINVAL. */
+    const char *po_ctype; /* content type, NULL for none; max STORE_CTYPE_MAX bytes */
+    /* local only, checked atomically with the commit: */
+    int po_if_none_match;         /* CAIRN_EPRECOND if a live version exists */
+    const uint8_t *po_if_match;   /* CAIRN_EPRECOND unless the live version has this hash */
+    /* replica only: */
+    store_version_t po_version;   /* the version being delivered */
+    const uint8_t *po_hash;       /* its content hash (required): checked at finish */
+    uint16_t po_log_origin;       /* change identity for the log/cursor (0: none) */
+    uint64_t po_log_seq;
+} store_put_opts_t;
+
+/*
+ * Starts writing a new version of key into a fresh file id (a write never
+ * reopens an existing file). Local: nothing is visible until finish.
+ * Replica: the version is checked against the current record first --
+ * CAIRN_ESTALE if it loses last-writer-wins, CAIRN_EEXIST if this version is
+ * already complete and intact here, CAIRN_EBUSY if a live writer is
+ * receiving this very version -- otherwise the record points at the new file
+ * in state `receiving` before this returns (a current record of the same
+ * version whose file is a crash leftover is replaced: same-version
+ * re-delivery). On failure nothing is created and *out is NULL.
+ */
+int store_put_begin(store_t *s, const char *key, size_t klen, const store_put_opts_t *o,
+                    store_writer_t **out);
+
+/*
+ * Appends len bytes. Readers following a replica write see them after this
+ * returns. On failure (-ENOSPC, -EIO, CAIRN_ETOOBIG) the writer is still
+ * valid and must be aborted.
+ */
+int store_put_write(store_writer_t *w, const void *p, size_t len);
+
+/* Bytes written so far. */
+uint64_t store_put_written(const store_writer_t *w);
+
+/*
+ * Makes the version durable and visible: content fdatasync, header
+ * COMPLETE, fdatasync, directory fsync, then the record commit (group
+ * commit, synced). Local writes get their version here. On success fills
+ * *out (may be NULL) with the committed record. Frees w in every case; on
+ * failure the file is removed and the previous version is untouched.
+ * CAIRN_ESTALE: a newer version won meanwhile (replica); CAIRN_ECORRUPT:
+ * content hash differs from po_hash (replica).
+ */
+int store_put_finish(store_writer_t *w, store_stat_t *out);
+
+/* Abandons the write: the file is removed, nothing becomes visible (a
+ * replica record stays `receiving` and is queued for repair). Frees w. */
+void store_put_abort(store_writer_t *w);
+
+typedef struct store_del_opts {
+    store_put_mode_t do_mode;
+    const uint8_t *do_if_match;  /* local: CAIRN_EPRECOND unless live hash matches */
+    store_version_t do_version;  /* replica: the tombstone's version */
+    uint16_t do_log_origin;
+    uint64_t do_log_seq;
+} store_del_opts_t;
+
+/*
+ * Writes a tombstone. Local: CAIRN_ENOTFOUND when there is no live version.
+ * Replica: CAIRN_ESTALE when it loses to the current record. The superseded
+ * file is collected after the commit. *version (may be NULL) gets the
+ * tombstone's version.
+ */
+int store_delete(store_t *s, const char *key, size_t klen, const store_del_opts_t *o,
+                 store_version_t *version);
+
+/* ------------------------------------------------------------------- read */
+
+/* Copies the record of key. CAIRN_ENOTFOUND when absent or a tombstone
+ * (unless with_tombstones). */
+int store_stat(store_t *s, const char *key, size_t klen, int with_tombstones, store_stat_t *out);
+
+typedef int (*store_list_fn)(void *arg, const store_stat_t *st);
+
+/*
+ * Calls fn for up to limit live records (complete or receiving) whose key
+ * starts with prefix, in store order, beginning after the key `after` (may
+ * be NULL). Store order is byte order of the key, except that keys longer
+ * than 448 bytes sharing their first 448 bytes are ordered by a hash of the
+ * key -- pagination with `after` is exact either way. *more is set to 1 when
+ * further matching records exist. fn returning non-zero stops the walk and
+ * that value is returned.
+ */
+int store_list(store_t *s, const char *prefix, size_t plen, const char *after, size_t alen,
+               size_t limit, store_list_fn fn, void *arg, int *more);
+
+/* Wakes a waiting reader; called from any thread with store locks held:
+ * it must only signal (uv_async_send, a condition variable). */
+typedef void (*store_wake_fn)(void *arg);
+
+typedef struct store_read_opts {
+    uint64_t ro_deadline_ms; /* absolute CLOCK_MONOTONIC ms; 0 = now + 30 s */
+    store_wake_fn ro_wake;   /* NULL: use store_read_wait() */
+    void *ro_wake_arg;
+} store_read_opts_t;
+
+typedef enum {
+    STORE_STEP_DATA = 1, /* read ss_len bytes at ss_off from ss_fd */
+    STORE_STEP_WAIT = 2, /* nothing available yet: wait for a wake or the deadline */
+    STORE_STEP_EOF = 3,  /* every requested byte was served */
+} store_step_kind_t;
+
+typedef struct store_step {
+    store_step_kind_t ss_kind;
+    int ss_fd;       /* DATA: borrowed, valid until the next store_read_* call on r */
+    uint64_t ss_off; /* DATA: file offset of the next byte */
+    uint64_t ss_len; /* DATA: bytes available at ss_off (> 0) */
+} store_step_t;
+
+/*
+ * Opens a reader on the current version of key (CAIRN_ENOTFOUND when absent
+ * or deleted) and copies that record into *st (may be NULL). The reader
+ * implements the read algorithm: complete files are served, live writers
+ * followed, and a file that is incomplete with no writer (or missing,
+ * truncated, damaged) is never read twice: the record is re-resolved, and
+ * when it still names that file the key is reported for repair and the
+ * reader waits for the record to change, until its deadline.
+ */
+int store_read_open(store_t *s, const char *key, size_t klen, const store_read_opts_t *o,
+                    store_reader_t **out, store_stat_t *st);
+
+/* Restricts the reader to content bytes [off, off+len) of the version it
+ * serves; call before the first store_read_next(). CAIRN_EINVAL if out of
+ * range for the currently resolved size. */
+int store_read_set_range(store_reader_t *r, uint64_t off, uint64_t len);
+
+/*
+ * The next step. Errors: CAIRN_EUNAVAIL when the deadline passed with no
+ * whole copy to serve; CAIRN_ECHANGED when bytes were already consumed and
+ * the version changed to a different one (the caller must abort its
+ * response); CAIRN_ENOTFOUND when the key was deleted before any byte was
+ * consumed. Before any byte is consumed the reader may move to a newer
+ * version: store_read_stat() tells which one is served.
+ */
+int store_read_next(store_reader_t *r, store_step_t *step);
+
+/* Tells the reader n bytes of the last DATA step were sent. */
+void store_read_consumed(store_reader_t *r, uint64_t n);
+
+/* The record being served (the version is fixed once a byte is consumed). */
+const store_stat_t *store_read_stat(const store_reader_t *r);
+
+/* For readers opened without ro_wake: blocks until a wake or timeout_ms. */
+void store_read_wait(store_reader_t *r, uint64_t timeout_ms);
+
+/* Closes the reader and its file. Safe on NULL. */
+void store_read_close(store_reader_t *r);
+
+/* ------------------------------------------------------------ maintenance */
+
+typedef struct store_stats {
+    uint64_t ss_blobs;              /* live complete records */
+    uint64_t ss_bytes;              /* their content bytes */
+    uint64_t ss_tombstones;
+    uint64_t ss_reads_reresolved;   /* reads that met a leftover and re-resolved */
+    uint64_t ss_repairs_queued;     /* repair reports made (total) */
+    uint64_t ss_repairs_pending;    /* records currently waiting for a whole copy */
+    uint64_t ss_commit_txns;        /* LMDB write transactions */
+    uint64_t ss_commits;            /* changes committed (>= txns: group commit) */
+    uint64_t ss_files_collected;    /* files unlinked by GC */
+    uint64_t ss_leftovers_removed;  /* crash leftovers deleted by recovery */
+    uint64_t ss_live_writers;
+} store_stats_t;
+
+void store_get_stats(store_t *s, store_stats_t *out);
+
+/* Calls fn for every record currently pending repair (from any thread). */
+int store_each_repair(store_t *s, store_repair_fn fn, void *arg);
+
+/* Removes tombstones whose version is below horizon_hlc (at most max of
+ * them; 0 = no limit); the count removed goes to *removed (may be NULL). */
+int store_gc_tombstones(store_t *s, uint64_t horizon_hlc, size_t max, size_t *removed);
+
+/* The store's clock (shared or private), for versions and horizons. */
+hlc_t *store_clock(store_t *s);
+
+/* CLOCK_MONOTONIC in ms (the time base of deadlines). */
+uint64_t store_mono_ms(void);
+
+#endif
