@@ -5,9 +5,11 @@
  * epoch, the low 16 a logical counter. hlc_now() never returns a value at or
  * below any value it returned before or was told about with hlc_observe(),
  * so versions from one node are strictly increasing even when the wall clock
- * steps back. Across restarts, the caller persists a ceiling: hlc_ceiling()
- * says how far ahead of the last issued value to reserve, and hlc_init()
- * starts strictly above the persisted ceiling.
+ * steps back. Across restarts, the caller persists a ceiling above every
+ * value it lets the clock issue (the store keeps it in LMDB `meta`), and
+ * passes it to hlc_init() as the floor, so the restarted clock starts
+ * strictly above it. Remote versions must be bounded (a maximum skew above
+ * the wall clock) by the caller before hlc_observe().
  *
  * Thread-safe (a mutex); every function is O(1).
  */
