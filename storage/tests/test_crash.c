@@ -170,7 +170,7 @@ static void assert_content(store_t *s, const char *key, uint64_t seed, size_t le
 /* Collects every blob file id under DIR/blobs into ids (sorted unneeded). */
 static size_t scan_blob_ids(const char *dir, uint64_t *ids, size_t max)
 {
-    char p1[4096], p2[4096], p3[4096];
+    char p1[1024], p2[1400], p3[1800];
     size_t n = 0;
     snprintf(p1, sizeof p1, "%s/blobs", dir);
     DIR *d1 = opendir(p1);
@@ -180,14 +180,14 @@ static size_t scan_blob_ids(const char *dir, uint64_t *ids, size_t max)
     while ((e1 = readdir(d1)) != NULL) {
         if (e1->d_name[0] == '.')
             continue;
-        snprintf(p2, sizeof p2, "%s/%s", p1, e1->d_name);
+        snprintf(p2, sizeof p2, "%s/%.255s", p1, e1->d_name);
         DIR *d2 = opendir(p2);
         if (!d2)
             continue;
         while ((e2 = readdir(d2)) != NULL) {
             if (e2->d_name[0] == '.')
                 continue;
-            snprintf(p3, sizeof p3, "%s/%s", p2, e2->d_name);
+            snprintf(p3, sizeof p3, "%s/%.255s", p2, e2->d_name);
             DIR *d3 = opendir(p3);
             if (!d3)
                 continue;

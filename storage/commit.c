@@ -1,0 +1,1074 @@
+/*
+ * commit.c -- the commit thread: the only owner of LMDB write transactions.
+ *
+ * Callers queue a request (store_creq_t) and block until it is done. The
+ * thread takes up to so_commit_batch_max queued requests, fsyncs each blob
+ * directory they need once, applies them in one transaction (group commit),
+ * updates the persisted meta, commits (synced), then unlinks the files the
+ * batch unreferenced, signals the callers and wakes readers watching the
+ * changed keys.
+ *
+ * Every request handler validates before it writes, so a failed condition
+ * (CAIRN_EPRECOND, CAIRN_ESTALE, ...) affects only its own request and
+ * leaves nothing behind in the transaction. A failure of LMDB itself fails
+ * the whole batch; MDB_MAP_FULL grows the map (doubling, up to its maximum)
+ * and retries, and at the maximum every request gets -ENOSPC.
+ *
+ * Log entries (when so_log_changes): key u16be(origin) u64be(seq), value a
+ * msgpack map {"k": bin key, "v": hlc, "o": version origin, "s": state,
+ * "z": size, "h": bin16 hash, "t": str ctype}. Local changes use origin =
+ * node id and seq = meta local_seq + 1; replica changes use po_log_origin /
+ * po_log_seq and raise cursors[origin] to seq in the same transaction.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/failpoint.h"
+#include "common/log.h"
+#include "common/pack.h"
+#include "storage/blobfile.h"
+#include "storage/fileio.h"
+#include "storage/store_int.h"
+
+typedef struct ckey {
+    uint8_t ck_enc[KEY_ENC_MAX];
+    size_t ck_len;
+} ckey_t;
+
+/* Scratch state of one transaction attempt; reset on retry. */
+typedef struct cbatch {
+    store_t *cb_s;
+    MDB_txn *cb_txn;
+    uint64_t *cb_unlink; /* files unreferenced by this batch */
+    size_t cb_nunlink;
+    size_t cb_capunlink;
+    ckey_t *cb_keys; /* keys whose record changed */
+    size_t cb_nkeys;
+    size_t cb_capkeys;
+    int64_t cb_dblobs;
+    int64_t cb_dbytes;
+    int64_t cb_dtombs;
+    uint64_t cb_local_seq;
+    uint64_t cb_fid_hwm;
+} cbatch_t;
+
+static int push_u64(uint64_t **a, size_t *n, size_t *cap, uint64_t v)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        uint64_t *p = realloc(*a, nc * sizeof(*p));
+
+        if (p == NULL)
+            return CAIRN_ENOMEM;
+        *a = p;
+        *cap = nc;
+    }
+    (*a)[(*n)++] = v;
+    return 0;
+}
+
+static int push_key(cbatch_t *b, const uint8_t *enc, size_t elen)
+{
+    for (size_t i = 0; i < b->cb_nkeys; i++) {
+        if (b->cb_keys[i].ck_len == elen && memcmp(b->cb_keys[i].ck_enc, enc, elen) == 0)
+            return 0;
+    }
+    if (b->cb_nkeys == b->cb_capkeys) {
+        size_t nc = b->cb_capkeys ? b->cb_capkeys * 2 : 32;
+        ckey_t *p = realloc(b->cb_keys, nc * sizeof(*p));
+
+        if (p == NULL)
+            return CAIRN_ENOMEM;
+        b->cb_keys = p;
+        b->cb_capkeys = nc;
+    }
+    memcpy(b->cb_keys[b->cb_nkeys].ck_enc, enc, elen);
+    b->cb_keys[b->cb_nkeys].ck_len = elen;
+    b->cb_nkeys++;
+    return 0;
+}
+
+static int del_ok(int rc)
+{
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static size_t tombkey(const record_t *r, const uint8_t *enc, size_t elen,
+                      uint8_t out[STORE_TOMBKEY_MAX])
+{
+    u64_to_be(r->r_st.st_version.sv_hlc, out);
+    out[8] = (uint8_t)(r->r_st.st_version.sv_origin >> 8);
+    out[9] = (uint8_t)r->r_st.st_version.sv_origin;
+    memcpy(out + 10, enc, elen);
+    return 10 + elen;
+}
+
+static void count_rec(cbatch_t *b, const record_t *r, int sign)
+{
+    if (r->r_st.st_state == STORE_COMPLETE) {
+        b->cb_dblobs += sign;
+        b->cb_dbytes += sign * (int64_t)r->r_st.st_size;
+    } else if (r->r_st.st_state == STORE_TOMBSTONE) {
+        b->cb_dtombs += sign;
+    }
+}
+
+/*
+ * Writes nr as the record of enc (replacing old, which may be NULL) and
+ * keeps the derived state in step: counters, tombstone index, repair
+ * entry (present exactly while the record is `receiving`, or when a read
+ * or recovery found its file damaged), changed-key list. Encoding is
+ * checked before anything is written: CAIRN_EINVAL then means nothing
+ * changed. Other returns are LMDB codes (batch failure).
+ */
+static int rec_put(cbatch_t *b, const uint8_t *enc, size_t elen, const record_t *old,
+                   const record_t *nr)
+{
+    store_t *s = b->cb_s;
+    uint8_t buf[RECORD_ENC_MAX];
+    uint8_t tk[STORE_TOMBKEY_MAX];
+    uint8_t fid[8];
+    MDB_val k = {elen, (void *)enc};
+    MDB_val v, tkv, empty = {0, NULL};
+    int len;
+    int rc;
+
+    len = record_encode(nr, buf, sizeof(buf));
+    if (len < 0)
+        return CAIRN_EINVAL;
+    v.mv_size = (size_t)len;
+    v.mv_data = buf;
+    rc = mdb_put(b->cb_txn, s->s_db_records, &k, &v, 0);
+    if (rc != 0)
+        return rc;
+    if (old != NULL) {
+        count_rec(b, old, -1);
+        if (old->r_st.st_state == STORE_TOMBSTONE) {
+            tkv.mv_size = tombkey(old, enc, elen, tk);
+            tkv.mv_data = tk;
+            rc = del_ok(mdb_del(b->cb_txn, s->s_db_tombs, &tkv, NULL));
+            if (rc != 0)
+                return rc;
+        }
+    }
+    count_rec(b, nr, 1);
+    if (nr->r_st.st_state == STORE_TOMBSTONE) {
+        tkv.mv_size = tombkey(nr, enc, elen, tk);
+        tkv.mv_data = tk;
+        rc = mdb_put(b->cb_txn, s->s_db_tombs, &tkv, &empty, 0);
+        if (rc != 0)
+            return rc;
+    }
+    if (nr->r_st.st_state == STORE_RECEIVING) {
+        u64_to_be(nr->r_st.st_file_id, fid);
+        v.mv_size = 8;
+        v.mv_data = fid;
+        rc = mdb_put(b->cb_txn, s->s_db_repair, &k, &v, 0);
+    } else {
+        rc = del_ok(mdb_del(b->cb_txn, s->s_db_repair, &k, NULL));
+    }
+    if (rc != 0)
+        return rc;
+    return push_key(b, enc, elen);
+}
+
+/* Records which record references file fid. */
+static int file_ref(cbatch_t *b, uint64_t fid, const uint8_t *enc, size_t elen,
+                    const store_version_t *ver)
+{
+    uint8_t kb[8];
+    uint8_t vb[KEY_ENC_MAX + 64];
+    MDB_val k = {8, kb};
+    MDB_val v;
+    int len;
+
+    len = fileent_encode(enc, elen, ver, vb, sizeof(vb));
+    if (len < 0)
+        return CAIRN_EINVAL;
+    u64_to_be(fid, kb);
+    v.mv_size = (size_t)len;
+    v.mv_data = vb;
+    return mdb_put(b->cb_txn, b->cb_s->s_db_files, &k, &v, 0);
+}
+
+/* fid is no longer referenced: it moves from `files` to `gc` and is
+ * unlinked after the commit. 0 is "no file". */
+static int file_unref(cbatch_t *b, uint64_t fid)
+{
+    uint8_t kb[8];
+    MDB_val k = {8, kb};
+    MDB_val empty = {0, NULL};
+    int rc;
+
+    if (fid == 0)
+        return 0;
+    u64_to_be(fid, kb);
+    rc = del_ok(mdb_del(b->cb_txn, b->cb_s->s_db_files, &k, NULL));
+    if (rc == 0)
+        rc = mdb_put(b->cb_txn, b->cb_s->s_db_gc, &k, &empty, 0);
+    if (rc == 0)
+        rc = push_u64(&b->cb_unlink, &b->cb_nunlink, &b->cb_capunlink, fid);
+    return rc;
+}
+
+/* Appends the change (origin, seq) to the replication log. */
+static int log_append(cbatch_t *b, uint16_t origin, uint64_t seq, const record_t *r)
+{
+    const store_stat_t *st = &r->r_st;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    uint8_t kb[STORE_LOGKEY_LEN];
+    MDB_val k = {STORE_LOGKEY_LEN, kb};
+    MDB_val v;
+    int rc = 0;
+
+    kb[0] = (uint8_t)(origin >> 8);
+    kb[1] = (uint8_t)origin;
+    u64_to_be(seq, kb + 2);
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (msgpack_pack_map(&pk, 7) != 0)
+        rc = CAIRN_ENOMEM;
+    if (rc == 0)
+        rc = pack_kv_bin(&pk, "k", st->st_key, st->st_klen);
+    if (rc == 0)
+        rc = pack_kv_u64(&pk, "v", st->st_version.sv_hlc);
+    if (rc == 0)
+        rc = pack_kv_u64(&pk, "o", st->st_version.sv_origin);
+    if (rc == 0)
+        rc = pack_kv_u64(&pk, "s", (uint64_t)st->st_state);
+    if (rc == 0)
+        rc = pack_kv_u64(&pk, "z", st->st_size);
+    if (rc == 0)
+        rc = pack_kv_bin(&pk, "h", st->st_hash, STORE_HASH_LEN);
+    if (rc == 0)
+        rc = pack_kv_str(&pk, "t", st->st_ctype, strlen(st->st_ctype));
+    if (rc != 0) {
+        rc = CAIRN_ENOMEM;
+        goto done;
+    }
+    v.mv_size = sb.size;
+    v.mv_data = sb.data;
+    rc = mdb_put(b->cb_txn, b->cb_s->s_db_log, &k, &v, 0);
+done:
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+/* cursors[origin] = max(cursors[origin], seq). */
+static int cursor_raise(cbatch_t *b, uint16_t origin, uint64_t seq)
+{
+    uint8_t kb[2] = {(uint8_t)(origin >> 8), (uint8_t)origin};
+    uint8_t vb[8];
+    MDB_val k = {2, kb};
+    MDB_val v;
+    int rc;
+
+    rc = mdb_get(b->cb_txn, b->cb_s->s_db_cursors, &k, &v);
+    if (rc == 0 && v.mv_size == 8 && u64_from_be(v.mv_data) >= seq)
+        return 0;
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    u64_to_be(seq, vb);
+    v.mv_size = 8;
+    v.mv_data = vb;
+    return mdb_put(b->cb_txn, b->cb_s->s_db_cursors, &k, &v, 0);
+}
+
+static int log_local(cbatch_t *b, const record_t *r)
+{
+    store_t *s = b->cb_s;
+
+    if (!s->s_log_changes)
+        return 0;
+    b->cb_local_seq++;
+    return log_append(b, s->s_node_id, b->cb_local_seq, r);
+}
+
+static int log_replica(cbatch_t *b, const store_creq_t *rq, const record_t *r)
+{
+    int rc;
+
+    if (!b->cb_s->s_log_changes || rq->cr_log_origin == 0)
+        return 0;
+    rc = log_append(b, rq->cr_log_origin, rq->cr_log_seq, r);
+    if (rc == 0)
+        rc = cursor_raise(b, rq->cr_log_origin, rq->cr_log_seq);
+    return rc;
+}
+
+/* Loads the current record; *found says whether there is one. */
+static int cur_get(cbatch_t *b, const store_creq_t *rq, record_t *cur, int *found)
+{
+    int rc;
+
+    *found = 0;
+    rc = store_rec_get(b->cb_s, b->cb_txn, rq->cr_enc, rq->cr_enclen, cur);
+    if (rc == CAIRN_ENOTFOUND)
+        return 0;
+    if (rc == 0)
+        *found = 1;
+    return rc;
+}
+
+/* A fresh local version that beats the current record (even one from a
+ * peer whose clock runs ahead). */
+static store_version_t local_version(store_t *s, const record_t *cur, int found)
+{
+    store_version_t v;
+
+    v.sv_hlc = hlc_now(s->s_clock);
+    v.sv_origin = s->s_node_id;
+    if (found && cur->r_st.st_version.sv_hlc >= v.sv_hlc) {
+        hlc_observe(s->s_clock, cur->r_st.st_version.sv_hlc);
+        v.sv_hlc = hlc_now(s->s_clock);
+    }
+    return v;
+}
+
+static int writer_live(store_t *s, uint64_t fid)
+{
+    int live;
+
+    pthread_mutex_lock(&s->s_mu);
+    live = fid != 0 && store_wt_find(s, fid) != NULL;
+    pthread_mutex_unlock(&s->s_mu);
+    return live;
+}
+
+/*
+ * Replica begin: last-writer-wins against the current record, then the
+ * `receiving` record on the fresh file. The previous complete file is
+ * kept in r_prev_file until the new version completes; a superseded
+ * receiving file (and a same-version leftover) goes to gc.
+ */
+static int apply_begin(cbatch_t *b, store_creq_t *rq)
+{
+    store_t *s = b->cb_s;
+    record_t cur, nr;
+    uint64_t drop = 0;
+    int found, c, rc;
+
+    rc = cur_get(b, rq, &cur, &found);
+    if (rc < 0) {
+        rq->cr_rc = rc;
+        return 0;
+    }
+    nr = rq->cr_rec;
+    nr.r_st.st_state = STORE_RECEIVING;
+    nr.r_prev_file = 0;
+    if (found) {
+        c = store_version_cmp(&nr.r_st.st_version, &cur.r_st.st_version);
+        if (c < 0) {
+            rq->cr_rc = CAIRN_ESTALE;
+            return 0;
+        }
+        if (c == 0) {
+            if (cur.r_st.st_state == STORE_TOMBSTONE) {
+                rq->cr_rc = CAIRN_EEXIST;
+                return 0;
+            }
+            if (writer_live(s, cur.r_st.st_file_id)) {
+                rq->cr_rc = CAIRN_EBUSY;
+                return 0;
+            }
+            if (cur.r_st.st_state == STORE_COMPLETE &&
+                store_file_state(s, cur.r_st.st_file_id, cur.r_st.st_size, cur.r_st.st_hash) ==
+                    BLOBFILE_WHOLE) {
+                rq->cr_rc = CAIRN_EEXIST;
+                return 0;
+            }
+            /* Same-version re-delivery over a crash leftover / damaged file. */
+            drop = cur.r_st.st_file_id;
+            if (cur.r_st.st_state == STORE_RECEIVING)
+                nr.r_prev_file = cur.r_prev_file;
+        } else if (cur.r_st.st_state == STORE_COMPLETE) {
+            nr.r_prev_file = cur.r_st.st_file_id;
+        } else if (cur.r_st.st_state == STORE_RECEIVING) {
+            nr.r_prev_file = cur.r_prev_file;
+            drop = cur.r_st.st_file_id;
+        }
+    }
+    rc = rec_put(b, rq->cr_enc, rq->cr_enclen, found ? &cur : NULL, &nr);
+    if (rc == CAIRN_EINVAL) {
+        rq->cr_rc = rc;
+        return 0;
+    }
+    if (rc == 0)
+        rc = file_ref(b, nr.r_st.st_file_id, rq->cr_enc, rq->cr_enclen, &nr.r_st.st_version);
+    if (rc == 0)
+        rc = file_unref(b, drop);
+    if (rc != 0)
+        return rc;
+    hlc_observe(s->s_clock, nr.r_st.st_version.sv_hlc);
+    rq->cr_rec = nr;
+    return 0;
+}
+
+/* Local put: conditions against the live record, a fresh version, the
+ * new complete record; every file of the old record goes to gc. */
+static int apply_local(cbatch_t *b, store_creq_t *rq)
+{
+    store_t *s = b->cb_s;
+    record_t cur, nr;
+    int found, live, rc;
+
+    rc = cur_get(b, rq, &cur, &found);
+    if (rc < 0) {
+        rq->cr_rc = rc;
+        return 0;
+    }
+    live = found && cur.r_st.st_state != STORE_TOMBSTONE;
+    if ((rq->cr_if_none_match && live) ||
+        (rq->cr_has_if_match &&
+         (!live || memcmp(cur.r_st.st_hash, rq->cr_if_match, STORE_HASH_LEN) != 0))) {
+        rq->cr_rc = CAIRN_EPRECOND;
+        return 0;
+    }
+    nr = rq->cr_rec;
+    nr.r_st.st_version = local_version(s, &cur, found);
+    nr.r_st.st_state = STORE_COMPLETE;
+    nr.r_prev_file = 0;
+    rc = rec_put(b, rq->cr_enc, rq->cr_enclen, found ? &cur : NULL, &nr);
+    if (rc == CAIRN_EINVAL) {
+        rq->cr_rc = rc;
+        return 0;
+    }
+    if (rc == 0)
+        rc = file_ref(b, nr.r_st.st_file_id, rq->cr_enc, rq->cr_enclen, &nr.r_st.st_version);
+    if (rc == 0 && found)
+        rc = file_unref(b, cur.r_st.st_file_id);
+    if (rc == 0 && found)
+        rc = file_unref(b, cur.r_prev_file);
+    if (rc == 0)
+        rc = log_local(b, &nr);
+    if (rc != 0)
+        return rc;
+    rq->cr_rec = nr;
+    return 0;
+}
+
+/* Replica finish: only while the record still names this file and
+ * version; otherwise a newer version won meanwhile (CAIRN_ESTALE, the
+ * writer removes its file). */
+static int apply_finish(cbatch_t *b, store_creq_t *rq)
+{
+    record_t cur, nr;
+    int found, rc;
+
+    rc = cur_get(b, rq, &cur, &found);
+    if (rc < 0) {
+        rq->cr_rc = rc;
+        return 0;
+    }
+    if (!found || cur.r_st.st_state != STORE_RECEIVING ||
+        cur.r_st.st_file_id != rq->cr_rec.r_st.st_file_id ||
+        store_version_cmp(&cur.r_st.st_version, &rq->cr_rec.r_st.st_version) != 0) {
+        rq->cr_rc = CAIRN_ESTALE;
+        return 0;
+    }
+    nr = cur;
+    nr.r_st.st_state = STORE_COMPLETE;
+    nr.r_prev_file = 0;
+    rc = rec_put(b, rq->cr_enc, rq->cr_enclen, &cur, &nr);
+    if (rc == CAIRN_EINVAL) {
+        rq->cr_rc = rc;
+        return 0;
+    }
+    if (rc == 0)
+        rc = file_unref(b, cur.r_prev_file);
+    if (rc == 0)
+        rc = log_replica(b, rq, &nr);
+    if (rc != 0)
+        return rc;
+    rq->cr_rec = nr;
+    return 0;
+}
+
+/*
+ * Tombstone. Local: the key must be live (CAIRN_ENOTFOUND) and match
+ * if-match. Replica: must win last-writer-wins (a duplicate of the current
+ * tombstone is CAIRN_EEXIST); a tombstone is written even for an absent
+ * key so an older put arriving later loses.
+ */
+static int apply_delete(cbatch_t *b, store_creq_t *rq)
+{
+    store_t *s = b->cb_s;
+    record_t cur, nr;
+    int found, c, rc;
+
+    rc = cur_get(b, rq, &cur, &found);
+    if (rc < 0) {
+        rq->cr_rc = rc;
+        return 0;
+    }
+    memset(&nr, 0, sizeof(nr));
+    memcpy(nr.r_st.st_key, rq->cr_rec.r_st.st_key, rq->cr_rec.r_st.st_klen);
+    nr.r_st.st_klen = rq->cr_rec.r_st.st_klen;
+    nr.r_st.st_state = STORE_TOMBSTONE;
+    if (!rq->cr_replica) {
+        if (!found || cur.r_st.st_state == STORE_TOMBSTONE) {
+            rq->cr_rc = CAIRN_ENOTFOUND;
+            return 0;
+        }
+        if (rq->cr_has_if_match && memcmp(cur.r_st.st_hash, rq->cr_if_match, STORE_HASH_LEN) != 0) {
+            rq->cr_rc = CAIRN_EPRECOND;
+            return 0;
+        }
+        nr.r_st.st_version = local_version(s, &cur, found);
+    } else {
+        nr.r_st.st_version = rq->cr_rec.r_st.st_version;
+        if (found) {
+            c = store_version_cmp(&nr.r_st.st_version, &cur.r_st.st_version);
+            if (c < 0 || (c == 0 && cur.r_st.st_state != STORE_TOMBSTONE)) {
+                rq->cr_rc = CAIRN_ESTALE;
+                return 0;
+            }
+            if (c == 0) {
+                rq->cr_rc = CAIRN_EEXIST;
+                return 0;
+            }
+        }
+    }
+    rc = rec_put(b, rq->cr_enc, rq->cr_enclen, found ? &cur : NULL, &nr);
+    if (rc == CAIRN_EINVAL) {
+        rq->cr_rc = rc;
+        return 0;
+    }
+    if (rc == 0 && found)
+        rc = file_unref(b, cur.r_st.st_file_id);
+    if (rc == 0 && found)
+        rc = file_unref(b, cur.r_prev_file);
+    if (rc == 0)
+        rc = rq->cr_replica ? log_replica(b, rq, &nr) : log_local(b, &nr);
+    if (rc != 0)
+        return rc;
+    if (rq->cr_replica)
+        hlc_observe(s->s_clock, nr.r_st.st_version.sv_hlc);
+    rq->cr_rec = nr;
+    return 0;
+}
+
+/* A read found the record's file unusable: remember it for repair (only
+ * while the record still names that file). */
+static int apply_repair(cbatch_t *b, store_creq_t *rq)
+{
+    record_t cur;
+    uint8_t fid[8];
+    MDB_val k = {rq->cr_enclen, rq->cr_enc};
+    MDB_val v = {8, fid};
+    int found, rc;
+
+    rc = cur_get(b, rq, &cur, &found);
+    if (rc < 0 || !found || cur.r_st.st_state == STORE_TOMBSTONE ||
+        cur.r_st.st_file_id != rq->cr_rec.r_st.st_file_id)
+        return 0;
+    u64_to_be(cur.r_st.st_file_id, fid);
+    return mdb_put(b->cb_txn, b->cb_s->s_db_repair, &k, &v, 0);
+}
+
+/* Drops tombstones older than the horizon, oldest first, via the index. */
+static int apply_tombgc(cbatch_t *b, store_creq_t *rq)
+{
+    store_t *s = b->cb_s;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    record_t r;
+    size_t n = 0;
+    int rc;
+
+    rc = mdb_cursor_open(b->cb_txn, s->s_db_tombs, &cur);
+    if (rc != 0)
+        return rc;
+    while (rq->cr_max == 0 || n < rq->cr_max) {
+        uint8_t tk[STORE_TOMBKEY_MAX];
+        store_version_t tv;
+        const uint8_t *enc;
+        size_t elen;
+        MDB_val rk;
+
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc != 0)
+            break;
+        if (k.mv_size < 11 || k.mv_size > STORE_TOMBKEY_MAX) {
+            rc = mdb_cursor_del(cur, 0);
+            if (rc != 0)
+                break;
+            continue;
+        }
+        memcpy(tk, k.mv_data, k.mv_size);
+        tv.sv_hlc = u64_from_be(tk);
+        if (tv.sv_hlc >= rq->cr_horizon)
+            break;
+        tv.sv_origin = (uint16_t)((tk[8] << 8) | tk[9]);
+        enc = tk + 10;
+        elen = k.mv_size - 10;
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0)
+            break;
+        rc = store_rec_get(s, b->cb_txn, enc, elen, &r);
+        if (rc == 0 && r.r_st.st_state == STORE_TOMBSTONE &&
+            store_version_cmp(&r.r_st.st_version, &tv) == 0) {
+            rk.mv_size = elen;
+            rk.mv_data = (void *)enc;
+            rc = mdb_del(b->cb_txn, s->s_db_records, &rk, NULL);
+            if (rc != 0)
+                break;
+            b->cb_dtombs--;
+            n++;
+            rc = push_key(b, enc, elen);
+            if (rc != 0)
+                break;
+        }
+        rc = 0;
+    }
+    mdb_cursor_close(cur);
+    rq->cr_count = n;
+    return rc;
+}
+
+static int apply_one(cbatch_t *b, store_creq_t *rq)
+{
+    switch (rq->cr_type) {
+    case CR_HWM:
+        b->cb_fid_hwm = (b->cb_fid_hwm ? b->cb_fid_hwm : b->cb_s->s_fid_hwm) + STORE_FID_RANGE;
+        return 0;
+    case CR_BEGIN:
+        return apply_begin(b, rq);
+    case CR_LOCAL:
+        return apply_local(b, rq);
+    case CR_FINISH:
+        return apply_finish(b, rq);
+    case CR_DELETE:
+        return apply_delete(b, rq);
+    case CR_REPAIR:
+        return apply_repair(b, rq);
+    case CR_TOMBGC:
+        return apply_tombgc(b, rq);
+    }
+    rq->cr_rc = CAIRN_EINVAL;
+    return 0;
+}
+
+/* Meta kept in step with the batch: counters, sequence, file-id mark,
+ * checkpoint, clock ceiling, and gc entries of files already unlinked. */
+static int write_meta(cbatch_t *b, uint64_t *cp_out, uint64_t *hlc_out)
+{
+    store_t *s = b->cb_s;
+    uint64_t cp, last;
+    int rc = 0;
+
+    if (b->cb_dblobs != 0 || b->cb_dbytes != 0) {
+        rc = store_meta_put(s, b->cb_txn, "blobs",
+                            (uint64_t)((int64_t)s->s_cnt_blobs + b->cb_dblobs));
+        if (rc == 0)
+            rc = store_meta_put(s, b->cb_txn, "bytes",
+                                (uint64_t)((int64_t)s->s_cnt_bytes + b->cb_dbytes));
+    }
+    if (rc == 0 && b->cb_dtombs != 0)
+        rc = store_meta_put(s, b->cb_txn, "tombstones",
+                            (uint64_t)((int64_t)s->s_cnt_tombs + b->cb_dtombs));
+    if (rc == 0 && b->cb_local_seq != s->s_local_seq)
+        rc = store_meta_put(s, b->cb_txn, "local_seq", b->cb_local_seq);
+    if (rc == 0 && b->cb_fid_hwm != 0)
+        rc = store_meta_put(s, b->cb_txn, "fid_hwm", b->cb_fid_hwm);
+    pthread_mutex_lock(&s->s_mu);
+    cp = store_checkpoint_locked(s);
+    pthread_mutex_unlock(&s->s_mu);
+    *cp_out = cp;
+    if (rc == 0 && cp != s->s_checkpoint)
+        rc = store_meta_put(s, b->cb_txn, "checkpoint", cp);
+    last = hlc_last(s->s_clock);
+    *hlc_out = s->s_hlc_hwm;
+    if (rc == 0 && last + STORE_HLC_SLACK > s->s_hlc_hwm) {
+        *hlc_out = last + STORE_HLC_AHEAD;
+        rc = store_meta_put(s, b->cb_txn, "hlc_hwm", *hlc_out);
+    }
+    for (size_t i = 0; rc == 0 && i < s->s_gcdone_n; i++) {
+        uint8_t kb[8];
+        MDB_val k = {8, kb};
+
+        u64_to_be(s->s_gcdone[i], kb);
+        rc = del_ok(mdb_del(b->cb_txn, s->s_db_gc, &k, NULL));
+    }
+    return rc;
+}
+
+/* Doubles the map (up to its maximum) with every read transaction out. */
+static int grow_map(store_t *s)
+{
+    uint64_t nsize;
+    int rc;
+
+    if (s->s_map_size >= s->s_map_max)
+        return -ENOSPC;
+    nsize = s->s_map_size * 2;
+    if (nsize > s->s_map_max || nsize < s->s_map_size)
+        nsize = s->s_map_max;
+    pthread_rwlock_wrlock(&s->s_map_lock);
+    rc = mdb_env_set_mapsize(s->s_env, (size_t)nsize);
+    pthread_rwlock_unlock(&s->s_map_lock);
+    if (rc != 0) {
+        LOG_ERROR("store.map.grow.fail", "dir=%s size=%" PRIu64 " err=\"%s\"", s->s_dir, nsize,
+                  mdb_strerror(rc));
+        return store_mdb_err(rc);
+    }
+    LOG_INFO("store.map.grow", "dir=%s from=%" PRIu64 " to=%" PRIu64, s->s_dir, s->s_map_size,
+             nsize);
+    s->s_map_size = nsize;
+    return 0;
+}
+
+/*
+ * fsyncs each distinct directory the batch's new files live in (and their
+ * parents when directories were created) once. Requests whose directory
+ * could not be synced fail (fsync failures are never retried).
+ */
+static void sync_dirs(store_t *s, store_creq_t **rqs, int *pre, size_t n)
+{
+    uint32_t done[3 * 64];
+    size_t ndone = 0;
+    char path[PATH_MAX + 32];
+    int err = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        store_creq_t *rq = rqs[i];
+        uint64_t fid = rq->cr_rec.r_st.st_file_id;
+        uint32_t keys[3];
+        size_t nk = 1;
+
+        if (!rq->cr_dirsync || pre[i] != 0)
+            continue;
+        keys[0] = (uint32_t)((fid >> 12) & 0xffff);
+        if (rq->cr_new_dir) {
+            keys[1] = 0x10000u | (uint32_t)((fid >> 20) & 0xff);
+            keys[2] = 0x20000u;
+            nk = 3;
+        }
+        for (size_t j = 0; j < nk; j++) {
+            size_t d;
+            int rc;
+
+            for (d = 0; d < ndone; d++) {
+                if (done[d] == keys[j])
+                    break;
+            }
+            if (d < ndone)
+                continue;
+            if (keys[j] < 0x10000u)
+                blobfile_dir(s->s_blobs, fid, path, sizeof(path));
+            else if (keys[j] < 0x20000u)
+                snprintf(path, sizeof(path), "%s/%02x", s->s_blobs, (unsigned)(keys[j] & 0xff));
+            else
+                snprintf(path, sizeof(path), "%s", s->s_blobs);
+            rc = fio_fsync_dir(path);
+            if (rc < 0) {
+                LOG_ERROR("store.fsync.fail", "dir=%s path=%s err=%s", s->s_dir, path,
+                          cairn_errname(rc));
+                err = rc;
+            }
+            if (ndone < sizeof(done) / sizeof(done[0]))
+                done[ndone++] = keys[j];
+        }
+    }
+    if (err == 0)
+        return;
+    s->s_fatal = err;
+    LOG_ERROR("store.fatal",
+              "dir=%s err=%s msg=\"directory fsync failed; writes refused until restart\"",
+              s->s_dir, cairn_errname(err));
+    for (size_t i = 0; i < n; i++) {
+        if (rqs[i]->cr_dirsync && pre[i] == 0)
+            pre[i] = err;
+    }
+}
+
+/* After the commit: unlink collected files (not while a writer holds one:
+ * its failing finish removes it), remembering them for gc-entry removal. */
+static void unlink_collected(store_t *s, cbatch_t *b)
+{
+    for (size_t i = 0; i < b->cb_nunlink; i++) {
+        uint64_t fid = b->cb_unlink[i];
+        int rc;
+
+        if (!writer_live(s, fid)) {
+            rc = FAILPOINT("store.gc.unlink");
+            if (rc == 0)
+                rc = blobfile_remove(s->s_blobs, fid);
+            if (rc < 0) {
+                LOG_WARN("store.gc.fail", "dir=%s file=%016" PRIx64 " err=%s", s->s_dir, fid,
+                         cairn_errname(rc));
+                continue;
+            }
+            STORE_ATOMIC_ADD(&s->s_st_collected, 1);
+        }
+        (void)push_u64(&s->s_gcdone, &s->s_gcdone_n, &s->s_gcdone_cap, fid);
+    }
+}
+
+/* One transaction attempt over the requests whose pre-phase passed.
+ * Returns 0 (each request has its own cr_rc) or the raw failure. */
+static int attempt(store_t *s, cbatch_t *b, store_creq_t **rqs, const int *pre, size_t n)
+{
+    uint64_t cp = 0, hlc_hwm = 0;
+    int rc;
+
+    b->cb_nunlink = 0;
+    b->cb_nkeys = 0;
+    b->cb_dblobs = b->cb_dbytes = b->cb_dtombs = 0;
+    b->cb_local_seq = s->s_local_seq;
+    b->cb_fid_hwm = 0;
+    rc = mdb_txn_begin(s->s_env, NULL, 0, &b->cb_txn);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rqs[i]->cr_rc = pre[i];
+        if (pre[i] == 0)
+            rc = apply_one(b, rqs[i]);
+    }
+    if (rc == 0)
+        rc = write_meta(b, &cp, &hlc_hwm);
+    if (rc != 0) {
+        mdb_txn_abort(b->cb_txn);
+        b->cb_txn = NULL;
+        return rc;
+    }
+    rc = mdb_txn_commit(b->cb_txn);
+    b->cb_txn = NULL;
+    if (rc != 0) {
+        /* A failed commit may have failed its sync: never retried. */
+        if (rc != MDB_MAP_FULL) {
+            s->s_fatal = store_mdb_err(rc);
+            LOG_ERROR("store.fatal",
+                      "dir=%s err=%s msg=\"LMDB commit failed; writes refused until restart\"",
+                      s->s_dir, cairn_errname(s->s_fatal));
+        }
+        return rc;
+    }
+
+    STORE_ATOMIC_STORE(&s->s_cnt_blobs, (uint64_t)((int64_t)s->s_cnt_blobs + b->cb_dblobs));
+    STORE_ATOMIC_STORE(&s->s_cnt_bytes, (uint64_t)((int64_t)s->s_cnt_bytes + b->cb_dbytes));
+    STORE_ATOMIC_STORE(&s->s_cnt_tombs, (uint64_t)((int64_t)s->s_cnt_tombs + b->cb_dtombs));
+    s->s_local_seq = b->cb_local_seq;
+    s->s_checkpoint = cp;
+    s->s_hlc_hwm = hlc_hwm;
+    s->s_gcdone_n = 0;
+    if (b->cb_fid_hwm != 0) {
+        pthread_mutex_lock(&s->s_mu);
+        s->s_fid_hwm = b->cb_fid_hwm;
+        pthread_mutex_unlock(&s->s_mu);
+    }
+    STORE_ATOMIC_ADD(&s->s_st_commit_txns, 1);
+    for (size_t i = 0; i < n; i++) {
+        if (rqs[i]->cr_rc == 0)
+            STORE_ATOMIC_ADD(&s->s_st_commits, 1);
+    }
+    return 0;
+}
+
+/* Processes one batch end to end and signals its requests. */
+static void process_batch(store_t *s, cbatch_t *b, store_creq_t **rqs, size_t n)
+{
+    int *pre = s->s_batch_pre;
+    store_creq_t *detached = NULL;
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        pre[i] = 0;
+    sync_dirs(s, rqs, pre, n);
+    rc = s->s_fatal;
+    if (rc == 0)
+        rc = FAILPOINT("store.commit.batch");
+    while (rc == 0) {
+        rc = attempt(s, b, rqs, pre, n);
+        if (rc != MDB_MAP_FULL)
+            break;
+        rc = grow_map(s);
+    }
+    if (rc != 0) {
+        rc = store_mdb_err(rc);
+        LOG_ERROR("store.commit.fail", "dir=%s requests=%zu err=%s", s->s_dir, n,
+                  cairn_errname(rc));
+        for (size_t i = 0; i < n; i++)
+            rqs[i]->cr_rc = rc;
+        b->cb_nunlink = 0;
+        b->cb_nkeys = 0;
+    } else {
+        unlink_collected(s, b);
+    }
+
+    pthread_mutex_lock(&s->s_mu);
+    for (size_t i = 0; i < b->cb_nkeys; i++)
+        store_wlist_wake_key(&s->s_watch, b->cb_keys[i].ck_enc, b->cb_keys[i].ck_len);
+    pthread_mutex_unlock(&s->s_mu);
+
+    /* A waiting submitter may free its request as soon as it sees done. */
+    pthread_mutex_lock(&s->s_cq_mu);
+    for (size_t i = 0; i < n; i++) {
+        if (rqs[i]->cr_detached) {
+            rqs[i]->cr_next = detached;
+            detached = rqs[i];
+        } else {
+            rqs[i]->cr_done = 1;
+        }
+    }
+    pthread_cond_broadcast(&s->s_cq_done);
+    pthread_mutex_unlock(&s->s_cq_mu);
+    while (detached != NULL) {
+        store_creq_t *nx = detached->cr_next;
+
+        free(detached);
+        detached = nx;
+    }
+}
+
+static void *commit_main(void *arg)
+{
+    store_t *s = arg;
+    cbatch_t b;
+
+    memset(&b, 0, sizeof(b));
+    b.cb_s = s;
+    for (;;) {
+        size_t n = 0;
+
+        pthread_mutex_lock(&s->s_cq_mu);
+        while (s->s_cq_head == NULL && !s->s_cq_stop)
+            pthread_cond_wait(&s->s_cq_cond, &s->s_cq_mu);
+        while (s->s_cq_head != NULL && n < s->s_batch_max) {
+            s->s_batch[n++] = s->s_cq_head;
+            s->s_cq_head = s->s_cq_head->cr_next;
+        }
+        if (s->s_cq_head == NULL)
+            s->s_cq_tail = NULL;
+        pthread_mutex_unlock(&s->s_cq_mu);
+        if (n == 0)
+            break; /* stopping and drained */
+        process_batch(s, &b, s->s_batch, n);
+    }
+    free(b.cb_unlink);
+    free(b.cb_keys);
+    return NULL;
+}
+
+int store_commit_start(store_t *s)
+{
+    s->s_batch = calloc(s->s_batch_max, sizeof(*s->s_batch));
+    s->s_batch_pre = calloc(s->s_batch_max, sizeof(*s->s_batch_pre));
+    if (s->s_batch == NULL || s->s_batch_pre == NULL)
+        return CAIRN_ENOMEM;
+    if (pthread_create(&s->s_cthread, NULL, commit_main, s) != 0)
+        return CAIRN_ENOMEM;
+    s->s_cthread_started = 1;
+    return 0;
+}
+
+void store_commit_stop(store_t *s)
+{
+    if (!s->s_cthread_started)
+        return;
+    pthread_mutex_lock(&s->s_cq_mu);
+    s->s_cq_stop = 1;
+    pthread_cond_signal(&s->s_cq_cond);
+    pthread_mutex_unlock(&s->s_cq_mu);
+    pthread_join(s->s_cthread, NULL);
+    s->s_cthread_started = 0;
+}
+
+static int enqueue(store_t *s, store_creq_t *rq)
+{
+    rq->cr_next = NULL;
+    rq->cr_done = 0;
+    rq->cr_rc = 0;
+    if (s->s_cq_stop)
+        return CAIRN_ESHUTDOWN;
+    if (s->s_cq_tail != NULL)
+        s->s_cq_tail->cr_next = rq;
+    else
+        s->s_cq_head = rq;
+    s->s_cq_tail = rq;
+    pthread_cond_signal(&s->s_cq_cond);
+    return 0;
+}
+
+/* Borrows rq until it is done; returns its result. */
+int store_commit(store_t *s, store_creq_t *rq)
+{
+    int rc;
+
+    rq->cr_detached = 0;
+    pthread_mutex_lock(&s->s_cq_mu);
+    rc = enqueue(s, rq);
+    while (rc == 0 && !rq->cr_done)
+        pthread_cond_wait(&s->s_cq_done, &s->s_cq_mu);
+    pthread_mutex_unlock(&s->s_cq_mu);
+    return rc < 0 ? rc : rq->cr_rc;
+}
+
+/* Takes ownership of rq (heap-allocated) in every case. */
+int store_commit_detached(store_t *s, store_creq_t *rq)
+{
+    int rc;
+
+    rq->cr_detached = 1;
+    pthread_mutex_lock(&s->s_cq_mu);
+    rc = enqueue(s, rq);
+    pthread_mutex_unlock(&s->s_cq_mu);
+    if (rc < 0)
+        free(rq);
+    return rc;
+}
+
+/*
+ * The last transaction at close, on the closing thread (the commit thread
+ * has stopped): removes gc entries of unlinked files and records the
+ * checkpoint; clean only when no writer is live, so a careless close
+ * still gets full recovery at the next open. Skipped after a fatal fsync
+ * failure (nothing more is written; the store stays unclean).
+ */
+int store_commit_final(store_t *s)
+{
+    cbatch_t b;
+    uint64_t cp = 0, hlc_hwm = 0, nw;
+    int rc;
+
+    if (s->s_fatal != 0) {
+        /* Leave the store marked unclean: the next open runs recovery. */
+        LOG_WARN("store.checkpoint.skip", "dir=%s err=%s", s->s_dir, cairn_errname(s->s_fatal));
+        return s->s_fatal;
+    }
+    memset(&b, 0, sizeof(b));
+    b.cb_s = s;
+    b.cb_local_seq = s->s_local_seq;
+    rc = mdb_txn_begin(s->s_env, NULL, 0, &b.cb_txn);
+    if (rc != 0)
+        goto fail;
+    rc = write_meta(&b, &cp, &hlc_hwm);
+    pthread_mutex_lock(&s->s_mu);
+    nw = s->s_nwriters;
+    pthread_mutex_unlock(&s->s_mu);
+    if (rc == 0)
+        rc = store_meta_put(s, b.cb_txn, "clean", nw == 0 ? 1 : 0);
+    if (rc != 0) {
+        mdb_txn_abort(b.cb_txn);
+        goto fail;
+    }
+    rc = mdb_txn_commit(b.cb_txn);
+    if (rc != 0)
+        goto fail;
+    s->s_gcdone_n = 0;
+    return 0;
+fail:
+    rc = store_mdb_err(rc);
+    LOG_ERROR("store.checkpoint.fail", "dir=%s err=%s", s->s_dir, cairn_errname(rc));
+    return rc;
+}

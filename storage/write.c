@@ -1,0 +1,464 @@
+/*
+ * write.c -- write sessions (store_put_*), the writer table and deletes.
+ *
+ * A writer streams content into a fresh file (blobfile.h) with a constant
+ * amount of memory: the XXH3-128 state and the caller's chunk. Its entry in
+ * the writer table (file id -> progress, waiters) is the "lock" that tells
+ * readers the file is being written; the table is empty after a restart,
+ * so an incomplete file without an entry is a crash leftover.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/failpoint.h"
+#include "common/log.h"
+#include "storage/blobfile.h"
+#include "storage/fileio.h"
+#include "storage/store_int.h"
+
+struct store_writer {
+    store_t *w_s;
+    store_went_t *w_ent; /* our reference to the writer-table entry */
+    int w_fd;
+    int w_replica;
+    int w_new_dir;
+    int w_visible; /* replica: the `receiving` record was committed */
+    uint64_t w_fid;
+    int64_t w_size; /* expected size, -1 unknown */
+    uint64_t w_written;
+    XXH3_state_t *w_xs;
+    record_t w_rec; /* key, ctype, size; replica: version and announced hash */
+    uint8_t w_enc[KEY_ENC_MAX];
+    size_t w_enclen;
+    int w_if_none_match;
+    int w_has_if_match;
+    uint8_t w_if_match[STORE_HASH_LEN];
+    uint16_t w_log_origin;
+    uint64_t w_log_seq;
+};
+
+/* ------------------------------------------------------- writer table */
+
+store_went_t *store_wt_find(store_t *s, uint64_t fid)
+{
+    for (store_went_t *e = s->s_wt[fid % STORE_WT_BUCKETS]; e != NULL; e = e->we_next) {
+        if (e->we_fid == fid)
+            return e;
+    }
+    return NULL;
+}
+
+void store_went_unref(store_went_t *e)
+{
+    if (--e->we_refs == 0)
+        free(e);
+}
+
+/* With s_mu held: removes e from the table (its id becomes settled). */
+static void wt_unhash(store_t *s, store_went_t *e)
+{
+    store_went_t **pp = &s->s_wt[e->we_fid % STORE_WT_BUCKETS];
+
+    if (!e->we_hashed)
+        return;
+    while (*pp != NULL && *pp != e)
+        pp = &(*pp)->we_next;
+    if (*pp == e)
+        *pp = e->we_next;
+    e->we_next = NULL;
+    e->we_hashed = 0;
+    s->s_nwriters--;
+}
+
+/*
+ * Ends the writer's entry with its final state: readers following it are
+ * woken (they re-check the file or re-resolve), the id leaves the table and
+ * the writer's reference is dropped. The file must already be in its final
+ * state (whole, or removed) so woken readers see it.
+ */
+static void writer_end(store_writer_t *w, store_went_state_t state)
+{
+    store_t *s = w->w_s;
+
+    if (w->w_ent == NULL)
+        return;
+    pthread_mutex_lock(&s->s_mu);
+    w->w_ent->we_state = state;
+    wt_unhash(s, w->w_ent);
+    store_wlist_wake(&w->w_ent->we_waiters);
+    store_wlist_detach_all(&w->w_ent->we_waiters);
+    store_went_unref(w->w_ent);
+    pthread_mutex_unlock(&s->s_mu);
+    w->w_ent = NULL;
+}
+
+static void writer_free(store_writer_t *w)
+{
+    fio_close(w->w_fd);
+    if (w->w_xs != NULL)
+        XXH3_freeState(w->w_xs);
+    free(w);
+}
+
+/*
+ * The failure path shared by finish and abort: the file goes first, then
+ * the entry (so woken followers find the file gone), then -- for a replica
+ * write whose `receiving` record still names this file -- the key is
+ * reported for repair (its repair entry exists since begin). Frees w.
+ */
+static void writer_fail(store_writer_t *w, store_went_state_t state, int why)
+{
+    store_t *s = w->w_s;
+    record_t cur;
+    char kbuf[128];
+    int rc;
+
+    fio_close(w->w_fd);
+    w->w_fd = -1;
+    rc = blobfile_remove(s->s_blobs, w->w_fid);
+    if (rc < 0)
+        LOG_WARN("store.put.remove.fail", "dir=%s file=%016" PRIx64 " err=%s", s->s_dir, w->w_fid,
+                 cairn_errname(rc));
+    writer_end(w, state);
+    LOG_INFO("store.put.fail", "key=%s file=%016" PRIx64 " replica=%d err=%s",
+             log_kv_str(kbuf, sizeof(kbuf), w->w_rec.r_st.st_key, w->w_rec.r_st.st_klen), w->w_fid,
+             w->w_replica, cairn_errname(why));
+    if (w->w_visible && store_rec_read(s, w->w_enc, w->w_enclen, &cur) == 0 &&
+        cur.r_st.st_file_id == w->w_fid && cur.r_st.st_state != STORE_TOMBSTONE)
+        store_report_repair(s, &cur.r_st);
+    writer_free(w);
+}
+
+/* ------------------------------------------------------------- begin */
+
+static int check_opts(const store_t *s, const char *key, size_t klen, const store_put_opts_t *o)
+{
+    if (key == NULL || o == NULL || key_validate(key, klen) < 0)
+        return CAIRN_EINVAL;
+    if (o->po_ctype != NULL && strnlen(o->po_ctype, STORE_CTYPE_MAX + 1) > STORE_CTYPE_MAX)
+        return CAIRN_EINVAL;
+    if (o->po_size < -1)
+        return CAIRN_EINVAL;
+    if (o->po_mode == STORE_PUT_REPLICA) {
+        if (o->po_size < 0 || o->po_hash == NULL || o->po_version.sv_origin == 0 ||
+            o->po_version.sv_hlc == 0)
+            return CAIRN_EINVAL;
+    } else if (o->po_mode != STORE_PUT_LOCAL) {
+        return CAIRN_EINVAL;
+    }
+    if (s->s_max_blob != 0 && o->po_size > 0 && (uint64_t)o->po_size > s->s_max_blob)
+        return CAIRN_ETOOBIG;
+    return 0;
+}
+
+/*
+ * Answers early what the commit would answer, before any byte is moved:
+ * a conditional local write that cannot succeed, a replica version that
+ * loses or is already here. The commit re-checks (the record may change).
+ */
+static int precheck(store_t *s, store_writer_t *w, const store_put_opts_t *o)
+{
+    record_t cur;
+    int live, c, wl, rc;
+
+    if (!w->w_replica && !o->po_if_none_match && o->po_if_match == NULL)
+        return 0;
+    rc = store_rec_read(s, w->w_enc, w->w_enclen, &cur);
+    if (rc == CAIRN_ENOTFOUND) {
+        return (!w->w_replica && o->po_if_match != NULL) ? CAIRN_EPRECOND : 0;
+    }
+    if (rc < 0)
+        return rc;
+    live = cur.r_st.st_state != STORE_TOMBSTONE;
+    if (!w->w_replica) {
+        if (o->po_if_none_match && live)
+            return CAIRN_EPRECOND;
+        if (o->po_if_match != NULL &&
+            (!live || memcmp(cur.r_st.st_hash, o->po_if_match, STORE_HASH_LEN) != 0))
+            return CAIRN_EPRECOND;
+        return 0;
+    }
+    c = store_version_cmp(&o->po_version, &cur.r_st.st_version);
+    if (c < 0)
+        return CAIRN_ESTALE;
+    if (c > 0)
+        return 0;
+    if (!live)
+        return CAIRN_EEXIST;
+    pthread_mutex_lock(&s->s_mu);
+    wl = store_wt_find(s, cur.r_st.st_file_id) != NULL;
+    pthread_mutex_unlock(&s->s_mu);
+    if (wl)
+        return CAIRN_EBUSY;
+    if (cur.r_st.st_state == STORE_COMPLETE &&
+        store_file_state(s, cur.r_st.st_file_id, cur.r_st.st_size, cur.r_st.st_hash) ==
+            BLOBFILE_WHOLE)
+        return CAIRN_EEXIST;
+    return 0;
+}
+
+/*
+ * See store.h. Order: validate, early checks, file id + writer entry (one
+ * step, see store_fid_alloc), file creation, and for a replica the
+ * `receiving` record commit. Every failure undoes what was done: the file
+ * is removed and the entry leaves the table; *out stays NULL.
+ */
+int store_put_begin(store_t *s, const char *key, size_t klen, const store_put_opts_t *o,
+                    store_writer_t **out)
+{
+    store_writer_t *w = NULL;
+    store_went_t *e = NULL;
+    store_creq_t rq;
+    store_stat_t *st;
+    int rc;
+
+    if (out == NULL)
+        return CAIRN_EINVAL;
+    *out = NULL;
+    if (s == NULL)
+        return CAIRN_EINVAL;
+    rc = check_opts(s, key, klen, o);
+    if (rc < 0)
+        return rc;
+    w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return CAIRN_ENOMEM;
+    w->w_s = s;
+    w->w_fd = -1;
+    w->w_replica = o->po_mode == STORE_PUT_REPLICA;
+    w->w_size = o->po_size;
+    st = &w->w_rec.r_st;
+    memcpy(st->st_key, key, klen);
+    st->st_klen = klen;
+    if (o->po_ctype != NULL)
+        memcpy(st->st_ctype, o->po_ctype, strlen(o->po_ctype));
+    if (w->w_replica) {
+        st->st_version = o->po_version;
+        st->st_size = (uint64_t)o->po_size;
+        memcpy(st->st_hash, o->po_hash, STORE_HASH_LEN);
+        w->w_log_origin = o->po_log_origin;
+        w->w_log_seq = o->po_log_seq;
+    } else {
+        w->w_if_none_match = o->po_if_none_match;
+        if (o->po_if_match != NULL) {
+            w->w_has_if_match = 1;
+            memcpy(w->w_if_match, o->po_if_match, STORE_HASH_LEN);
+        }
+    }
+    w->w_enclen = key_encode(key, klen, w->w_enc);
+    rc = precheck(s, w, o);
+    if (rc < 0)
+        goto fail;
+
+    w->w_xs = XXH3_createState();
+    e = calloc(1, sizeof(*e));
+    if (w->w_xs == NULL || e == NULL || XXH3_128bits_reset(w->w_xs) != XXH_OK) {
+        rc = CAIRN_ENOMEM;
+        goto fail;
+    }
+    e->we_refs = 1;
+    e->we_state = WE_WRITING;
+    rc = store_fid_alloc(s, e);
+    if (rc < 0)
+        goto fail;
+    w->w_ent = e;
+    e = NULL;
+    w->w_fid = w->w_ent->we_fid;
+    st->st_file_id = w->w_fid;
+    rc = blobfile_create(s->s_blobs, w->w_fid,
+                         o->po_size >= 0 ? (uint64_t)o->po_size : BLOBFILE_SIZE_UNKNOWN, &w->w_fd,
+                         &w->w_new_dir);
+    if (rc < 0) {
+        LOG_ERROR("store.create.fail", "dir=%s file=%016" PRIx64 " err=%s", s->s_dir, w->w_fid,
+                  cairn_errname(rc));
+        goto fail;
+    }
+
+    if (w->w_replica) {
+        memset(&rq, 0, sizeof(rq));
+        rq.cr_type = CR_BEGIN;
+        rq.cr_replica = 1;
+        memcpy(rq.cr_enc, w->w_enc, w->w_enclen);
+        rq.cr_enclen = w->w_enclen;
+        rq.cr_rec = w->w_rec;
+        rc = store_commit(s, &rq);
+        if (rc < 0) {
+            fio_close(w->w_fd);
+            w->w_fd = -1;
+            (void)blobfile_remove(s->s_blobs, w->w_fid);
+            goto fail;
+        }
+        w->w_visible = 1;
+        w->w_rec = rq.cr_rec;
+    }
+    *out = w;
+    return 0;
+
+fail:
+    free(e);
+    if (w->w_fd >= 0) {
+        fio_close(w->w_fd);
+        w->w_fd = -1;
+        (void)blobfile_remove(s->s_blobs, w->w_fid);
+    }
+    writer_end(w, WE_FAILED);
+    writer_free(w);
+    return rc;
+}
+
+/* ------------------------------------------------------ write / finish */
+
+/*
+ * See store.h. The chunk is written, hashed, the failpoint evaluated, and
+ * only then published to followers.
+ */
+int store_put_write(store_writer_t *w, const void *p, size_t len)
+{
+    store_t *s = w->w_s;
+    int rc;
+
+    if (len == 0)
+        return 0;
+    if (w->w_size >= 0 && w->w_written + len > (uint64_t)w->w_size)
+        return CAIRN_ETOOBIG;
+    if (s->s_max_blob != 0 && w->w_written + len > s->s_max_blob)
+        return CAIRN_ETOOBIG;
+    rc = fio_pwrite_all(w->w_fd, p, len, BLOBFILE_HEADER_SIZE + w->w_written);
+    if (rc < 0)
+        return rc;
+    (void)XXH3_128bits_update(w->w_xs, p, len);
+    w->w_written += len;
+    rc = FAILPOINT("store.write.chunk");
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&s->s_mu);
+    w->w_ent->we_written = w->w_written;
+    store_wlist_wake(&w->w_ent->we_waiters);
+    pthread_mutex_unlock(&s->s_mu);
+    return 0;
+}
+
+uint64_t store_put_written(const store_writer_t *w)
+{
+    return w->w_written;
+}
+
+/*
+ * See store.h. Durability order: size and hash checks, blobfile_finalize
+ * (fdatasync, COMPLETE header, fdatasync), then the commit request (the
+ * commit thread fsyncs the directory first). After a successful commit
+ * the version stays committed whatever store.commit.after returns.
+ */
+int store_put_finish(store_writer_t *w, store_stat_t *out)
+{
+    store_t *s = w->w_s;
+    store_went_state_t fstate = WE_FAILED;
+    XXH128_canonical_t canon;
+    uint8_t hash[STORE_HASH_LEN];
+    store_creq_t rq;
+    char kbuf[128];
+    int rc;
+
+    if (w->w_size >= 0 && w->w_written != (uint64_t)w->w_size) {
+        rc = CAIRN_EINVAL;
+        goto fail;
+    }
+    XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(w->w_xs));
+    memcpy(hash, canon.digest, STORE_HASH_LEN);
+    if (w->w_replica && memcmp(hash, w->w_rec.r_st.st_hash, STORE_HASH_LEN) != 0) {
+        LOG_WARN("store.put.hash_mismatch", "dir=%s file=%016" PRIx64, s->s_dir, w->w_fid);
+        fstate = WE_CORRUPT;
+        rc = CAIRN_ECORRUPT;
+        goto fail;
+    }
+    memcpy(w->w_rec.r_st.st_hash, hash, STORE_HASH_LEN);
+    w->w_rec.r_st.st_size = w->w_written;
+    rc = blobfile_finalize(w->w_fd, w->w_fid, w->w_written, hash);
+    if (rc < 0) {
+        LOG_ERROR("store.finalize.fail", "dir=%s file=%016" PRIx64 " err=%s", s->s_dir, w->w_fid,
+                  cairn_errname(rc));
+        goto fail;
+    }
+    pthread_mutex_lock(&s->s_mu);
+    w->w_ent->we_state = WE_FINALIZED;
+    store_wlist_wake(&w->w_ent->we_waiters);
+    pthread_mutex_unlock(&s->s_mu);
+
+    memset(&rq, 0, sizeof(rq));
+    rq.cr_type = w->w_replica ? CR_FINISH : CR_LOCAL;
+    rq.cr_replica = w->w_replica;
+    memcpy(rq.cr_enc, w->w_enc, w->w_enclen);
+    rq.cr_enclen = w->w_enclen;
+    rq.cr_rec = w->w_rec;
+    rq.cr_if_none_match = w->w_if_none_match;
+    rq.cr_has_if_match = w->w_has_if_match;
+    memcpy(rq.cr_if_match, w->w_if_match, STORE_HASH_LEN);
+    rq.cr_log_origin = w->w_log_origin;
+    rq.cr_log_seq = w->w_log_seq;
+    rq.cr_dirsync = 1;
+    rq.cr_new_dir = w->w_new_dir;
+    rc = store_commit(s, &rq);
+    if (rc < 0)
+        goto fail;
+
+    if (out != NULL)
+        *out = rq.cr_rec.r_st;
+    writer_end(w, WE_DONE);
+    LOG_DEBUG("store.put.done",
+              "key=%s file=%016" PRIx64 " size=%" PRIu64 " version=%" PRIu64 ".%u replica=%d",
+              log_kv_str(kbuf, sizeof(kbuf), w->w_rec.r_st.st_key, w->w_rec.r_st.st_klen), w->w_fid,
+              w->w_written, rq.cr_rec.r_st.st_version.sv_hlc,
+              (unsigned)rq.cr_rec.r_st.st_version.sv_origin, w->w_replica);
+    writer_free(w);
+    return FAILPOINT("store.commit.after");
+
+fail:
+    writer_fail(w, fstate, rc);
+    return rc;
+}
+
+void store_put_abort(store_writer_t *w)
+{
+    if (w == NULL)
+        return;
+    writer_fail(w, WE_FAILED, CAIRN_ESHUTDOWN);
+}
+
+/* ------------------------------------------------------------ delete */
+
+/* See store.h. The superseded files are collected by the commit thread. */
+int store_delete(store_t *s, const char *key, size_t klen, const store_del_opts_t *o,
+                 store_version_t *version)
+{
+    store_creq_t rq;
+    int rc;
+
+    if (s == NULL || key == NULL || o == NULL || key_validate(key, klen) < 0)
+        return CAIRN_EINVAL;
+    if (o->do_mode != STORE_PUT_LOCAL && o->do_mode != STORE_PUT_REPLICA)
+        return CAIRN_EINVAL;
+    memset(&rq, 0, sizeof(rq));
+    rq.cr_type = CR_DELETE;
+    rq.cr_replica = o->do_mode == STORE_PUT_REPLICA;
+    if (rq.cr_replica && (o->do_version.sv_origin == 0 || o->do_version.sv_hlc == 0))
+        return CAIRN_EINVAL;
+    rq.cr_enclen = key_encode(key, klen, rq.cr_enc);
+    memcpy(rq.cr_rec.r_st.st_key, key, klen);
+    rq.cr_rec.r_st.st_klen = klen;
+    rq.cr_rec.r_st.st_version = o->do_version;
+    if (o->do_if_match != NULL) {
+        rq.cr_has_if_match = 1;
+        memcpy(rq.cr_if_match, o->do_if_match, STORE_HASH_LEN);
+    }
+    rq.cr_log_origin = o->do_log_origin;
+    rq.cr_log_seq = o->do_log_seq;
+    rc = store_commit(s, &rq);
+    if (rc < 0)
+        return rc;
+    if (version != NULL)
+        *version = rq.cr_rec.r_st.st_version;
+    return FAILPOINT("store.commit.after");
+}
