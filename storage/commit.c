@@ -14,15 +14,14 @@
  * the whole batch; MDB_MAP_FULL grows the map (doubling, up to its maximum)
  * and retries, and at the maximum every request gets -ENOSPC.
  *
- * Log entries (when so_log_changes): key u16be(origin) u64be(seq), value a
- * msgpack map {"k": bin key, "v": hlc, "o": version origin, "s": state,
- * "z": size, "h": bin16 hash, "t": str ctype}. Local changes use origin =
- * node id and seq = meta local_seq + 1; replica changes use po_log_origin /
- * po_log_seq and raise cursors[origin] to seq in the same transaction.
+ * Log entries (when so_log_changes; format in changelog.c): local changes
+ * use origin = node id and seq = meta local_seq + 1; replica changes use
+ * po_log_origin / po_log_seq and raise cursors[origin] to seq in the same
+ * transaction, as does CR_SKIP. After a transaction that appended entries
+ * commits, so_on_change gets the highest seq appended per origin.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +29,6 @@
 #include "common/error.h"
 #include "common/failpoint.h"
 #include "common/log.h"
-#include "common/pack.h"
 #include "storage/blobfile.h"
 #include "storage/fileio.h"
 #include "storage/store_int.h"
@@ -39,6 +37,12 @@ typedef struct ckey {
     uint8_t ck_enc[KEY_ENC_MAX];
     size_t ck_len;
 } ckey_t;
+
+/* Highest log seq appended for one origin in this transaction. */
+typedef struct corigin {
+    uint16_t co_origin;
+    uint64_t co_seq;
+} corigin_t;
 
 /* Scratch state of one transaction attempt; reset on retry. */
 typedef struct cbatch {
@@ -50,6 +54,9 @@ typedef struct cbatch {
     ckey_t *cb_keys; /* keys whose record changed */
     size_t cb_nkeys;
     size_t cb_capkeys;
+    corigin_t *cb_chg; /* origins that got log entries (for so_on_change) */
+    size_t cb_nchg;
+    size_t cb_capchg;
     int64_t cb_dblobs;
     int64_t cb_dbytes;
     int64_t cb_dtombs;
@@ -216,77 +223,54 @@ static int file_unref(cbatch_t *b, uint64_t fid)
     return rc;
 }
 
-/* Appends the change (origin, seq) to the replication log. */
+/* Remembers that (origin, seq) was appended, for so_on_change. */
+static int note_change(cbatch_t *b, uint16_t origin, uint64_t seq)
+{
+    for (size_t i = 0; i < b->cb_nchg; i++) {
+        if (b->cb_chg[i].co_origin == origin) {
+            if (seq > b->cb_chg[i].co_seq)
+                b->cb_chg[i].co_seq = seq;
+            return 0;
+        }
+    }
+    if (b->cb_nchg == b->cb_capchg) {
+        size_t nc = b->cb_capchg ? b->cb_capchg * 2 : 8;
+        corigin_t *p = realloc(b->cb_chg, nc * sizeof(*p));
+
+        if (p == NULL)
+            return CAIRN_ENOMEM;
+        b->cb_chg = p;
+        b->cb_capchg = nc;
+    }
+    b->cb_chg[b->cb_nchg].co_origin = origin;
+    b->cb_chg[b->cb_nchg].co_seq = seq;
+    b->cb_nchg++;
+    return 0;
+}
+
+/* Appends the change (origin, seq) to the replication log, replacing an
+ * entry of the same identity. */
 static int log_append(cbatch_t *b, uint16_t origin, uint64_t seq, const record_t *r)
 {
-    const store_stat_t *st = &r->r_st;
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    uint8_t kb[STORE_LOGKEY_LEN];
-    MDB_val k = {STORE_LOGKEY_LEN, kb};
-    MDB_val v;
-    int rc = 0;
+    int rc;
 
-    kb[0] = (uint8_t)(origin >> 8);
-    kb[1] = (uint8_t)origin;
-    u64_to_be(seq, kb + 2);
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    if (msgpack_pack_map(&pk, 7) != 0)
-        rc = CAIRN_ENOMEM;
+    rc = store_log_put(b->cb_s, b->cb_txn, origin, seq, &r->r_st, 0, 0, NULL);
     if (rc == 0)
-        rc = pack_kv_bin(&pk, "k", st->st_key, st->st_klen);
-    if (rc == 0)
-        rc = pack_kv_u64(&pk, "v", st->st_version.sv_hlc);
-    if (rc == 0)
-        rc = pack_kv_u64(&pk, "o", st->st_version.sv_origin);
-    if (rc == 0)
-        rc = pack_kv_u64(&pk, "s", (uint64_t)st->st_state);
-    if (rc == 0)
-        rc = pack_kv_u64(&pk, "z", st->st_size);
-    if (rc == 0)
-        rc = pack_kv_bin(&pk, "h", st->st_hash, STORE_HASH_LEN);
-    if (rc == 0)
-        rc = pack_kv_str(&pk, "t", st->st_ctype, strlen(st->st_ctype));
-    if (rc != 0) {
-        rc = CAIRN_ENOMEM;
-        goto done;
-    }
-    v.mv_size = sb.size;
-    v.mv_data = sb.data;
-    rc = mdb_put(b->cb_txn, b->cb_s->s_db_log, &k, &v, 0);
-done:
-    msgpack_sbuffer_destroy(&sb);
+        rc = note_change(b, origin, seq);
     return rc;
 }
 
-/* cursors[origin] = max(cursors[origin], seq). */
-static int cursor_raise(cbatch_t *b, uint16_t origin, uint64_t seq)
-{
-    uint8_t kb[2] = {(uint8_t)(origin >> 8), (uint8_t)origin};
-    uint8_t vb[8];
-    MDB_val k = {2, kb};
-    MDB_val v;
-    int rc;
-
-    rc = mdb_get(b->cb_txn, b->cb_s->s_db_cursors, &k, &v);
-    if (rc == 0 && v.mv_size == 8 && u64_from_be(v.mv_data) >= seq)
-        return 0;
-    if (rc != 0 && rc != MDB_NOTFOUND)
-        return rc;
-    u64_to_be(seq, vb);
-    v.mv_size = 8;
-    v.mv_data = vb;
-    return mdb_put(b->cb_txn, b->cb_s->s_db_cursors, &k, &v, 0);
-}
-
-static int log_local(cbatch_t *b, const record_t *r)
+/* A local change gets the next local seq, which is also reported to the
+ * caller in st_log_seq (0 when the store does not log). */
+static int log_local(cbatch_t *b, record_t *r)
 {
     store_t *s = b->cb_s;
 
+    r->r_st.st_log_seq = 0;
     if (!s->s_log_changes)
         return 0;
     b->cb_local_seq++;
+    r->r_st.st_log_seq = b->cb_local_seq;
     return log_append(b, s->s_node_id, b->cb_local_seq, r);
 }
 
@@ -298,7 +282,7 @@ static int log_replica(cbatch_t *b, const store_creq_t *rq, const record_t *r)
         return 0;
     rc = log_append(b, rq->cr_log_origin, rq->cr_log_seq, r);
     if (rc == 0)
-        rc = cursor_raise(b, rq->cr_log_origin, rq->cr_log_seq);
+        rc = store_cursor_raise(b->cb_s, b->cb_txn, rq->cr_log_origin, rq->cr_log_seq);
     return rc;
 }
 
@@ -636,6 +620,34 @@ static int apply_tombgc(cbatch_t *b, store_creq_t *rq)
     return rc;
 }
 
+/*
+ * A received change that was not applied: its entry (kept as it is when
+ * the identity is already logged) and the cursor, in this transaction. It
+ * is a superseded marker unless the record here has exactly its version
+ * (a duplicate of something applied: relays must still carry the bytes).
+ */
+static int apply_skip(cbatch_t *b, store_creq_t *rq)
+{
+    store_t *s = b->cb_s;
+    record_t cur;
+    int found, superseded, added, rc;
+
+    rc = cur_get(b, rq, &cur, &found);
+    if (rc < 0) {
+        rq->cr_rc = rc;
+        return 0;
+    }
+    superseded =
+        !found || store_version_cmp(&cur.r_st.st_version, &rq->cr_rec.r_st.st_version) != 0;
+    rc = store_log_put(s, b->cb_txn, rq->cr_log_origin, rq->cr_log_seq, &rq->cr_rec.r_st,
+                       superseded, 1, &added);
+    if (rc == 0 && added)
+        rc = note_change(b, rq->cr_log_origin, rq->cr_log_seq);
+    if (rc == 0)
+        rc = store_cursor_raise(s, b->cb_txn, rq->cr_log_origin, rq->cr_log_seq);
+    return rc;
+}
+
 static int apply_one(cbatch_t *b, store_creq_t *rq)
 {
     switch (rq->cr_type) {
@@ -654,6 +666,11 @@ static int apply_one(cbatch_t *b, store_creq_t *rq)
         return apply_repair(b, rq);
     case CR_TOMBGC:
         return apply_tombgc(b, rq);
+    case CR_SKIP:
+        return apply_skip(b, rq);
+    case CR_LOGTRIM:
+        return store_log_trim_txn(b->cb_s, b->cb_txn, rq->cr_log_origin, rq->cr_log_seq, rq->cr_max,
+                                  &rq->cr_count);
     }
     rq->cr_rc = CAIRN_EINVAL;
     return 0;
@@ -824,6 +841,7 @@ static int attempt(store_t *s, cbatch_t *b, store_creq_t **rqs, const int *pre, 
 
     b->cb_nunlink = 0;
     b->cb_nkeys = 0;
+    b->cb_nchg = 0;
     b->cb_dblobs = b->cb_dbytes = b->cb_dtombs = 0;
     b->cb_local_seq = s->s_local_seq;
     b->cb_fid_hwm = 0;
@@ -875,6 +893,16 @@ static int attempt(store_t *s, cbatch_t *b, store_creq_t **rqs, const int *pre, 
     return 0;
 }
 
+/* After the commit: so_on_change once per origin that got entries, with
+ * no lock held and before any submitter of the batch is released. */
+static void notify_changes(store_t *s, const cbatch_t *b)
+{
+    if (s->s_on_change == NULL)
+        return;
+    for (size_t i = 0; i < b->cb_nchg; i++)
+        s->s_on_change(s->s_on_change_arg, b->cb_chg[i].co_origin, b->cb_chg[i].co_seq);
+}
+
 /* Processes one batch end to end and signals its requests. */
 static void process_batch(store_t *s, cbatch_t *b, store_creq_t **rqs, size_t n)
 {
@@ -903,6 +931,7 @@ static void process_batch(store_t *s, cbatch_t *b, store_creq_t **rqs, size_t n)
         b->cb_nunlink = 0;
         b->cb_nkeys = 0;
     } else {
+        notify_changes(s, b);
         unlink_collected(s, b);
     }
 
@@ -957,6 +986,7 @@ static void *commit_main(void *arg)
     }
     free(b.cb_unlink);
     free(b.cb_keys);
+    free(b.cb_chg);
     return NULL;
 }
 

@@ -492,6 +492,8 @@ int store_open(const store_opts_t *opts, store_t **out)
     s->s_log_changes = opts->so_log_changes;
     s->s_repair = opts->so_repair;
     s->s_repair_arg = opts->so_repair_arg;
+    s->s_on_change = opts->so_on_change;
+    s->s_on_change_arg = opts->so_on_change_arg;
     map_size = opts->so_map_size ? opts->so_map_size : STORE_DEFAULT_MAP;
     s->s_map_max = opts->so_map_size_max ? opts->so_map_size_max : STORE_DEFAULT_MAP_MAX;
     if (s->s_map_max < map_size)

@@ -56,6 +56,11 @@ typedef struct store_stat {
     uint64_t st_size;    /* final size (receiving: the size announced by the sender) */
     uint8_t st_hash[STORE_HASH_LEN]; /* XXH3-128 of the content, big-endian canonical form */
     char st_ctype[STORE_CTYPE_MAX + 1];
+    /* The (origin = this node) sequence number the change got in the
+     * replication log: set only in what store_put_finish() and
+     * store_delete_ex() return for a LOCAL write while so_log_changes is on;
+     * 0 everywhere else (replica writes, records read back, listings). */
+    uint64_t st_log_seq;
 } store_stat_t;
 
 /*
@@ -79,6 +84,21 @@ typedef struct store_opts {
     void *so_repair_arg;
     hlc_t *so_clock;            /* shared clock, or NULL for a private one */
     unsigned so_commit_batch_max; /* commits per LMDB transaction (0: 256) */
+    /*
+     * May be NULL. Called by the commit thread after a transaction that
+     * appended replication-log entries has committed (so the entries are
+     * durable and visible to store_log_read()): once per origin that got
+     * entries in that transaction, with the highest seq appended for it
+     * (a group commit of local seqs 5, 6, 7 gives one call (self, 7)).
+     * Called before the writers of that transaction are woken, so when
+     * store_put_finish()/store_delete_ex()/store_log_skip() returns, the
+     * call for its entry (or a higher seq of the same origin) was made.
+     * No store lock is held, but every commit waits for it: it must not
+     * block and must not call into the store (signal, e.g. uv_async_send,
+     * and return). Not called for trims or failed transactions.
+     */
+    void (*so_on_change)(void *arg, uint16_t origin, uint64_t seq);
+    void *so_on_change_arg;
 } store_opts_t;
 
 /*
@@ -148,7 +168,8 @@ uint64_t store_put_written(const store_writer_t *w);
  * Makes the version durable and visible: content fdatasync, header
  * COMPLETE, fdatasync, directory fsync, then the record commit (group
  * commit, synced). Local writes get their version here. On success fills
- * *out (may be NULL) with the committed record. Frees w in every case; on
+ * *out (may be NULL) with the committed record (a local write's log seq in
+ * st_log_seq when so_log_changes). Frees w in every case; on
  * failure the file is removed and the previous version is untouched.
  * CAIRN_ESTALE: a newer version won meanwhile (replica); CAIRN_ECORRUPT:
  * content hash differs from po_hash (replica).
@@ -175,6 +196,16 @@ typedef struct store_del_opts {
  */
 int store_delete(store_t *s, const char *key, size_t klen, const store_del_opts_t *o,
                  store_version_t *version);
+
+/*
+ * store_delete() returning the whole tombstone record: *out (may be NULL)
+ * gets key, version, state STORE_TOMBSTONE, file id 0, size 0, and for a
+ * local delete with so_log_changes the log seq in st_log_seq. Same errors;
+ * on failure *out is untouched. *out is filled once the tombstone is
+ * committed, even when failpoint store.commit.after then fails the call.
+ */
+int store_delete_ex(store_t *s, const char *key, size_t klen, const store_del_opts_t *o,
+                    store_stat_t *out);
 
 /* ------------------------------------------------------------------- read */
 
@@ -257,6 +288,98 @@ void store_read_wait(store_reader_t *r, uint64_t timeout_ms);
 
 /* Closes the reader and its file. Safe on NULL. */
 void store_read_close(store_reader_t *r);
+
+/* -------------------------------------------------------- replication log */
+
+/*
+ * With so_log_changes on, every applied change is appended to the log under
+ * its identity (origin, seq), in the same LMDB transaction as the record:
+ *   - local puts and deletes: origin = so_node_id, seq = the next local
+ *     sequence number (1, 2, ...; never reused, survives restarts);
+ *   - replica puts (at store_put_finish) and deletes with po_log_origin /
+ *     do_log_origin != 0: that identity; cursor[origin] is raised to
+ *     max(cursor, seq) in the same transaction. A replica write that fails
+ *     -- begin or finish CAIRN_ESTALE, CAIRN_EEXIST, CAIRN_EBUSY,
+ *     CAIRN_ECORRUPT, any error, or an abort -- logs nothing and leaves the
+ *     cursor where it was: the caller records a lost or duplicate change
+ *     with store_log_skip();
+ *   - store_log_skip(): a change received but not applied.
+ * Without so_log_changes nothing is logged and no cursor moves.
+ */
+
+/* One log entry, copied out; owns nothing. */
+typedef struct store_change {
+    uint16_t sc_origin;  /* change identity: origin node id ... */
+    uint64_t sc_seq;     /* ... and its sequence number there */
+    int sc_superseded;   /* 1: a marker, this node did not apply the change
+                          * (it lost last-writer-wins): relay metadata only */
+    store_stat_t sc_rec; /* the change: key, version, state, size, hash, ctype;
+                          * st_file_id and st_log_seq are 0 */
+} store_change_t;
+
+/* Called for each entry; non-zero stops the walk and is returned. */
+typedef int (*store_change_fn)(void *arg, const store_change_t *c);
+
+/*
+ * Calls fn for up to max entries (0: no limit) of origin with seq >
+ * after_seq, in seq order. Entries are copied out of short read
+ * transactions in chunks and fn is called with no transaction or lock
+ * held, so it may call back into the store (even write); entries appended
+ * meanwhile may or may not be seen. *c is valid during the call only.
+ * A malformed entry ends the walk with CAIRN_ECORRUPT after the entries
+ * before it were delivered. CAIRN_EINVAL for origin 0.
+ */
+int store_log_read(store_t *s, uint16_t origin, uint64_t after_seq, size_t max, store_change_fn fn,
+                   void *arg);
+
+/*
+ * Records that the change c (received from a peer, identity (sc_origin,
+ * sc_seq)) was not applied here -- its put/delete failed with CAIRN_ESTALE
+ * (lost last-writer-wins) or CAIRN_EEXIST (duplicate) -- in one
+ * transaction: the entry is appended from sc_rec (key, version, state,
+ * size, hash, ctype) and cursor[sc_origin] raised to max(cursor, sc_seq).
+ * sc_superseded given by the caller is ignored: the entry is a superseded
+ * marker unless the current record here has exactly c's version (a
+ * duplicate: the change IS applied here, so relays of this entry must carry
+ * its bytes). If an entry (sc_origin, sc_seq) already exists it is kept as
+ * it is (idempotent; the cursor is still raised). so_on_change is called
+ * when an entry was appended. No-op without so_log_changes. CAIRN_EINVAL
+ * for origin 0, origin == so_node_id (this node's own log is written only
+ * by its local writes), seq 0, or a malformed sc_rec.
+ */
+int store_log_skip(store_t *s, const store_change_t *c);
+
+/*
+ * *seq = cursor[origin]: the highest seq of origin applied or skipped here
+ * (0 when none). For origin == so_node_id: the last local seq handed out.
+ * CAIRN_EINVAL for origin 0.
+ */
+int store_cursor_get(store_t *s, uint16_t origin, uint64_t *seq);
+
+/*
+ * Calls fn(arg, origin, seq) for every origin with a cursor, in origin
+ * order, always including this node (its last local seq, possibly 0).
+ * Copied out of one read transaction first; fn runs with nothing held.
+ * fn returning non-zero stops the walk and that value is returned.
+ */
+int store_each_cursor(store_t *s, int (*fn)(void *arg, uint16_t origin, uint64_t seq), void *arg);
+
+/*
+ * Deletes the log entries of origin with seq <= upto_seq, in bounded
+ * transactions (10000 entries each, so other commits are not held up).
+ * Cursors are not touched. *removed (may be NULL) gets the count, also on
+ * failure (what earlier transactions removed stays removed).
+ */
+int store_log_trim(store_t *s, uint16_t origin, uint64_t upto_seq, size_t *removed);
+
+/*
+ * *hlc = the smallest version HLC among the first (lowest-seq) remaining
+ * entry of each origin: the tombstone GC horizon. It assumes an origin's
+ * entries carry non-decreasing HLCs in seq order, which holds for changes
+ * made at that origin (local versions are issued in commit order).
+ * CAIRN_ENOTFOUND when the log is empty (the caller uses "now").
+ */
+int store_log_oldest_hlc(store_t *s, uint64_t *hlc);
 
 /* ------------------------------------------------------------ maintenance */
 

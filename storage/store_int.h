@@ -5,7 +5,8 @@
  * stats), commit.c (the commit thread: group commit, map growth, GC
  * unlinks), write.c (writer sessions, writer table, deletes), read.c
  * (reader state machine, waiters and key watches), recover.c (recovery on
- * open, tombstone GC), list.c (stat, list, repair walk).
+ * open, tombstone GC), list.c (stat, list, repair walk), changelog.c (the
+ * replication log and cursors: format, reads, skip, trim).
  *
  * Locks, in the order they may nest:
  *   s_map_lock (rw)  held shared by every read transaction, exclusively by
@@ -13,8 +14,9 @@
  *   s_cq_mu          the commit queue;
  *   s_mu             writer table, file-id range, waiter lists, key watches;
  *   r_mu             one reader's wake flag (taken by wakes under s_mu).
- * No store lock is held while calling so_repair or while waiting for a
- * commit. Wake callbacks (store_wake_fn) run with s_mu held.
+ * No store lock is held while calling so_repair or so_on_change (the
+ * latter runs on the commit thread between commit and wake-up) or while
+ * waiting for a commit. Wake callbacks (store_wake_fn) run with s_mu held.
  *
  * LMDB sub-databases (all keys/values described in docs/storage.md):
  *   records  key_encode(key) -> record (record.h)
@@ -23,7 +25,7 @@
  *   repair   key_encode(key) -> u64be(file id): record waiting for a whole copy
  *   tombs    u64be(hlc) u16be(origin) key_encode(key) -> "": tombstone index,
  *            so store_gc_tombstones() is a range scan, not a store scan
- *   log      u16be(origin) u64be(seq) -> msgpack change (see commit.c)
+ *   log      u16be(origin) u64be(seq) -> msgpack change (see changelog.c)
  *   cursors  u16be(origin) -> u64be(highest seq applied from that origin)
  *   meta     name -> u64be value (schema, node_id, fid_hwm, hlc_hwm,
  *            checkpoint, clean, local_seq, blobs, bytes, tombstones)
@@ -127,6 +129,8 @@ typedef enum {
     CR_DELETE,  /* tombstone (local or replica) */
     CR_REPAIR,  /* mark a record's file as needing repair (fire and forget) */
     CR_TOMBGC,  /* drop old tombstones */
+    CR_SKIP,    /* log a received change that was not applied + raise its cursor */
+    CR_LOGTRIM, /* drop log entries of cr_log_origin with seq <= cr_log_seq */
 } store_creq_type_t;
 
 /*
@@ -153,8 +157,8 @@ typedef struct store_creq {
     int cr_dirsync;      /* fsync the file's directory before the commit */
     int cr_new_dir;      /* ... and its parents (directories were created) */
     uint64_t cr_horizon; /* CR_TOMBGC */
-    size_t cr_max;
-    size_t cr_count;
+    size_t cr_max;       /* CR_TOMBGC, CR_LOGTRIM: at most this many */
+    size_t cr_count;     /* ... how many were removed */
 } store_creq_t;
 
 /* ------------------------------------------------------------- store */
@@ -169,6 +173,8 @@ struct store {
     int s_log_changes;
     store_repair_fn s_repair;
     void *s_repair_arg;
+    void (*s_on_change)(void *arg, uint16_t origin, uint64_t seq);
+    void *s_on_change_arg;
     hlc_t *s_clock;
     hlc_t s_own_clock;
     int s_own_clock_init;
@@ -257,6 +263,25 @@ int store_commit(store_t *s, store_creq_t *rq);
 int store_commit_detached(store_t *s, store_creq_t *rq);
 /* Final checkpoint at close (commit thread stopped): gc entries, clean flag. */
 int store_commit_final(store_t *s);
+
+/* ------------------------------------------------------ changelog.c */
+
+/*
+ * Transaction-level pieces of the replication log and cursors, used by the
+ * commit thread inside its write transaction. They return 0, a raw LMDB
+ * code, or CAIRN_ENOMEM (encoding); any of those fails the whole batch.
+ */
+
+/* Appends (origin, seq) -> st (key, version, state, size, hash, ctype;
+ * superseded marks a change not applied here). With noover, an existing
+ * entry is kept and *added is 0; otherwise it is replaced. added may be NULL. */
+int store_log_put(store_t *s, MDB_txn *txn, uint16_t origin, uint64_t seq, const store_stat_t *st,
+                  int superseded, int noover, int *added);
+/* cursors[origin] = max(cursors[origin], seq). */
+int store_cursor_raise(store_t *s, MDB_txn *txn, uint16_t origin, uint64_t seq);
+/* Deletes up to max entries of origin with seq <= upto; *n gets the count. */
+int store_log_trim_txn(store_t *s, MDB_txn *txn, uint16_t origin, uint64_t upto, size_t max,
+                       size_t *n);
 
 /* -------------------------------------------------------- recover.c */
 

@@ -430,8 +430,8 @@ void store_put_abort(store_writer_t *w)
 /* ------------------------------------------------------------ delete */
 
 /* See store.h. The superseded files are collected by the commit thread. */
-int store_delete(store_t *s, const char *key, size_t klen, const store_del_opts_t *o,
-                 store_version_t *version)
+int store_delete_ex(store_t *s, const char *key, size_t klen, const store_del_opts_t *o,
+                    store_stat_t *out)
 {
     store_creq_t rq;
     int rc;
@@ -458,7 +458,21 @@ int store_delete(store_t *s, const char *key, size_t klen, const store_del_opts_
     rc = store_commit(s, &rq);
     if (rc < 0)
         return rc;
-    if (version != NULL)
-        *version = rq.cr_rec.r_st.st_version;
+    if (out != NULL)
+        *out = rq.cr_rec.r_st;
     return FAILPOINT("store.commit.after");
+}
+
+/* See store.h: store_delete_ex() keeping only the version. */
+int store_delete(store_t *s, const char *key, size_t klen, const store_del_opts_t *o,
+                 store_version_t *version)
+{
+    store_stat_t st;
+    int rc;
+
+    memset(&st, 0, sizeof(st));
+    rc = store_delete_ex(s, key, klen, o, &st);
+    if (version != NULL && (rc == 0 || st.st_state == STORE_TOMBSTONE))
+        *version = st.st_version;
+    return rc;
 }
