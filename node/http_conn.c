@@ -786,7 +786,12 @@ void conn_pump(conn_t *c)
         if (!out_pending(c) && rq->rq_send_left > 0 && !c->c_work_busy && budget > 0) {
             rc = send_file(c, &sent);
             if (rc < 0) {
-                LOG_WARN("http.sendfile_failed", "conn=%" PRIu64 " err=%s", c->c_id, strerror(-rc));
+                if (rc == -EPIPE || rc == -ECONNRESET) /* the client went away */
+                    LOG_DEBUG("http.sendfile_failed", "conn=%" PRIu64 " err=%s", c->c_id,
+                              strerror(-rc));
+                else
+                    LOG_WARN("http.sendfile_failed", "conn=%" PRIu64 " err=%s", c->c_id,
+                             strerror(-rc));
                 conn_close(c);
                 return;
             }

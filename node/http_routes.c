@@ -663,8 +663,7 @@ again:
             }
         }
         v = conn_hdr(c, HDR_IF_NONE_MATCH, &vlen);
-        if (v != NULL &&
-            http_etag_match(v, vlen, rq->rq_st.st_hash, 1, &star) == 1)
+        if (v != NULL && http_etag_match(v, vlen, rq->rq_st.st_hash, 1, &star) == 1)
             rq->rq_not_modified = 1;
         if (rq->rq_not_modified || rq->rq_head_only) {
             reader_close(rq);
@@ -780,6 +779,20 @@ static void get_after(conn_t *c)
     if (left == 0) {
         rq->rq_resp_final = 1;
         queue_or_fail(c, W_READ_CLOSE);
+        return;
+    }
+    if (rq->rq_step.ss_mem != NULL) {
+        /* An inline blob (at most STORE_INLINE_LIMIT bytes): copied out now,
+         * as the pointer is only valid until the next store call. */
+        if (buf_append(&c->c_out, rq->rq_step.ss_mem, (size_t)rq->rq_step.ss_len) < 0) {
+            LOG_ERROR("get.inline_too_large", "conn=%" PRIu64 " len=%" PRIu64, c->c_id,
+                      rq->rq_step.ss_len);
+            conn_close(c);
+            return;
+        }
+        rq->rq_send_total += rq->rq_step.ss_len;
+        rq->rq_consumed += rq->rq_step.ss_len;
+        routes_on_sent(c);
         return;
     }
     rq->rq_send_fd = rq->rq_step.ss_fd;

@@ -6,10 +6,13 @@
  * stderr says why); 1 when the store cannot be opened or the loop fails.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "common/error.h"
@@ -22,6 +25,29 @@
 #ifndef CAIRN_VERSION
 #define CAIRN_VERSION "0.0.0"
 #endif
+
+/*
+ * Refuses early, with one line, a data directory another cairnd holds: the
+ * same flock() the store takes on DATA/LOCK, taken and released here so the
+ * store's own messages about it never show at start.
+ */
+static int data_dir_free(const char *dir)
+{
+    char path[4096];
+    int fd, rc = 1;
+
+    if (snprintf(path, sizeof(path), "%s/LOCK", dir) >= (int)sizeof(path))
+        return 1; /* let the store report it */
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return 1;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+        rc = errno == EWOULDBLOCK ? 0 : 1;
+    else
+        flock(fd, LOCK_UN);
+    close(fd);
+    return rc;
+}
 
 static void die(int status, const char *msg)
 {
@@ -79,6 +105,11 @@ int main(int argc, char **argv)
     if (rc < 0)
         die(2, err);
 
+    if (!data_dir_free(cfg.nc_data)) {
+        snprintf(err, sizeof(err), "data directory %s is in use by another cairnd (LOCK held)",
+                 cfg.nc_data);
+        die(2, err);
+    }
     memset(&so, 0, sizeof(so));
     so.so_dir = cfg.nc_data;
     so.so_node_id = cfg.nc_node_id;

@@ -14,6 +14,12 @@
  * the whole batch; MDB_MAP_FULL grows the map (doubling, up to its maximum)
  * and retries, and at the maximum every request gets -ENOSPC.
  *
+ * Inline versions (local writes of at most so_inline_max bytes) bring their
+ * bytes in the request; apply_local stores them in `inline` under the
+ * record's key in the same transaction, and rec_put removes them in the
+ * transaction that replaces or deletes that record. They need no directory
+ * fsync, no `files` entry and nothing is unlinked for them.
+ *
  * Log entries (when so_log_changes; format in changelog.c): local changes
  * use origin = node id and seq = meta local_seq + 1; replica changes use
  * po_log_origin / po_log_seq and raise cursors[origin] to seq in the same
@@ -60,6 +66,8 @@ typedef struct cbatch {
     int64_t cb_dblobs;
     int64_t cb_dbytes;
     int64_t cb_dtombs;
+    int64_t cb_dinl_blobs;
+    int64_t cb_dinl_bytes;
     uint64_t cb_local_seq;
     uint64_t cb_fid_hwm;
 } cbatch_t;
@@ -120,6 +128,10 @@ static void count_rec(cbatch_t *b, const record_t *r, int sign)
     if (r->r_st.st_state == STORE_COMPLETE) {
         b->cb_dblobs += sign;
         b->cb_dbytes += sign * (int64_t)r->r_st.st_size;
+        if (r->r_st.st_inline) {
+            b->cb_dinl_blobs += sign;
+            b->cb_dinl_bytes += sign * (int64_t)r->r_st.st_size;
+        }
     } else if (r->r_st.st_state == STORE_TOMBSTONE) {
         b->cb_dtombs += sign;
     }
@@ -129,9 +141,11 @@ static void count_rec(cbatch_t *b, const record_t *r, int sign)
  * Writes nr as the record of enc (replacing old, which may be NULL) and
  * keeps the derived state in step: counters, tombstone index, repair
  * entry (present exactly while the record is `receiving`, or when a read
- * or recovery found its file damaged), changed-key list. Encoding is
- * checked before anything is written: CAIRN_EINVAL then means nothing
- * changed. Other returns are LMDB codes (batch failure).
+ * or recovery found its file damaged), the inline bytes of an old inline
+ * version (removed unless nr is inline too: then the caller overwrites
+ * them), changed-key list. Encoding is checked before anything is
+ * written: CAIRN_EINVAL then means nothing changed. Other returns are
+ * LMDB codes (batch failure).
  */
 static int rec_put(cbatch_t *b, const uint8_t *enc, size_t elen, const record_t *old,
                    const record_t *nr)
@@ -155,6 +169,11 @@ static int rec_put(cbatch_t *b, const uint8_t *enc, size_t elen, const record_t 
         return rc;
     if (old != NULL) {
         count_rec(b, old, -1);
+        if (old->r_st.st_inline && !nr->r_st.st_inline) {
+            rc = del_ok(mdb_del(b->cb_txn, s->s_db_inline, &k, NULL));
+            if (rc != 0)
+                return rc;
+        }
         if (old->r_st.st_state == STORE_TOMBSTONE) {
             tkv.mv_size = tombkey(old, enc, elen, tk);
             tkv.mv_data = tk;
@@ -184,7 +203,7 @@ static int rec_put(cbatch_t *b, const uint8_t *enc, size_t elen, const record_t 
     return push_key(b, enc, elen);
 }
 
-/* Records which record references file fid. */
+/* Records which record references file fid (0: an inline version, none). */
 static int file_ref(cbatch_t *b, uint64_t fid, const uint8_t *enc, size_t elen,
                     const store_version_t *ver)
 {
@@ -194,6 +213,8 @@ static int file_ref(cbatch_t *b, uint64_t fid, const uint8_t *enc, size_t elen,
     MDB_val v;
     int len;
 
+    if (fid == 0)
+        return 0;
     len = fileent_encode(enc, elen, ver, vb, sizeof(vb));
     if (len < 0)
         return CAIRN_EINVAL;
@@ -329,7 +350,9 @@ static int writer_live(store_t *s, uint64_t fid)
  * Replica begin: last-writer-wins against the current record, then the
  * `receiving` record on the fresh file. The previous complete file is
  * kept in r_prev_file until the new version completes; a superseded
- * receiving file (and a same-version leftover) goes to gc.
+ * receiving file (and a same-version leftover) goes to gc. A previous
+ * inline version has no file to keep: its bytes go now (rec_put; readers
+ * serving it hold their own copy).
  */
 static int apply_begin(cbatch_t *b, store_creq_t *rq)
 {
@@ -361,9 +384,7 @@ static int apply_begin(cbatch_t *b, store_creq_t *rq)
                 rq->cr_rc = CAIRN_EBUSY;
                 return 0;
             }
-            if (cur.r_st.st_state == STORE_COMPLETE &&
-                store_file_state(s, cur.r_st.st_file_id, cur.r_st.st_size, cur.r_st.st_hash) ==
-                    BLOBFILE_WHOLE) {
+            if (store_rec_whole(s, &cur)) {
                 rq->cr_rc = CAIRN_EEXIST;
                 return 0;
             }
@@ -395,7 +416,8 @@ static int apply_begin(cbatch_t *b, store_creq_t *rq)
 }
 
 /* Local put: conditions against the live record, a fresh version, the
- * new complete record; every file of the old record goes to gc. */
+ * new complete record (with its bytes when inline); every file of the old
+ * record goes to gc, old inline bytes are replaced or removed. */
 static int apply_local(cbatch_t *b, store_creq_t *rq)
 {
     store_t *s = b->cb_s;
@@ -422,6 +444,12 @@ static int apply_local(cbatch_t *b, store_creq_t *rq)
     if (rc == CAIRN_EINVAL) {
         rq->cr_rc = rc;
         return 0;
+    }
+    if (rc == 0 && nr.r_st.st_inline) {
+        MDB_val k = {rq->cr_enclen, rq->cr_enc};
+        MDB_val v = {(size_t)nr.r_st.st_size, (void *)rq->cr_inline};
+
+        rc = mdb_put(b->cb_txn, s->s_db_inline, &k, &v, 0);
     }
     if (rc == 0)
         rc = file_ref(b, nr.r_st.st_file_id, rq->cr_enc, rq->cr_enclen, &nr.r_st.st_version);
@@ -694,6 +722,13 @@ static int write_meta(cbatch_t *b, uint64_t *cp_out, uint64_t *hlc_out)
     if (rc == 0 && b->cb_dtombs != 0)
         rc = store_meta_put(s, b->cb_txn, "tombstones",
                             (uint64_t)((int64_t)s->s_cnt_tombs + b->cb_dtombs));
+    if (rc == 0 && (b->cb_dinl_blobs != 0 || b->cb_dinl_bytes != 0)) {
+        rc = store_meta_put(s, b->cb_txn, "inline_blobs",
+                            (uint64_t)((int64_t)s->s_cnt_inl_blobs + b->cb_dinl_blobs));
+        if (rc == 0)
+            rc = store_meta_put(s, b->cb_txn, "inline_bytes",
+                                (uint64_t)((int64_t)s->s_cnt_inl_bytes + b->cb_dinl_bytes));
+    }
     if (rc == 0 && b->cb_local_seq != s->s_local_seq)
         rc = store_meta_put(s, b->cb_txn, "local_seq", b->cb_local_seq);
     if (rc == 0 && b->cb_fid_hwm != 0)
@@ -809,26 +844,57 @@ static void sync_dirs(store_t *s, store_creq_t **rqs, int *pre, size_t n)
     }
 }
 
-/* After the commit: unlink collected files (not while a writer holds one:
- * its failing finish removes it), remembering them for gc-entry removal. */
+/*
+ * Unlinks one collected file and remembers it for gc-entry removal.
+ * Returns 1 when its writer is still in the writer table: the file is
+ * left alone and its gc entry kept. Such a writer either fails (a
+ * superseded replica write; its failure path removes the file) or has
+ * committed and not yet left the table -- with group commit the
+ * superseding version often commits in the same batch -- so the file must
+ * be unlinked later, never forgotten. A failed unlink keeps the gc entry
+ * for recovery.
+ */
+static int collect_one(store_t *s, uint64_t fid)
+{
+    int rc;
+
+    if (writer_live(s, fid))
+        return 1;
+    rc = FAILPOINT("store.gc.unlink");
+    if (rc == 0)
+        rc = blobfile_remove(s->s_blobs, fid);
+    if (rc < 0) {
+        LOG_WARN("store.gc.fail", "dir=%s file=%016" PRIx64 " err=%s", s->s_dir, fid,
+                 cairn_errname(rc));
+        return 0;
+    }
+    STORE_ATOMIC_ADD(&s->s_st_collected, 1);
+    (void)push_u64(&s->s_gcdone, &s->s_gcdone_n, &s->s_gcdone_cap, fid);
+    return 0;
+}
+
+/* Retries the files deferred by earlier batches (commit thread, or the
+ * closing thread once it has stopped). */
+static void collect_deferred(store_t *s)
+{
+    size_t keep = 0;
+
+    for (size_t i = 0; i < s->s_gcdefer_n; i++) {
+        if (collect_one(s, s->s_gcdefer[i]) == 1)
+            s->s_gcdefer[keep++] = s->s_gcdefer[i];
+    }
+    s->s_gcdefer_n = keep;
+}
+
+/* After the commit: unlink the files this batch collected and those
+ * deferred before whose writers have ended since. A file that cannot be
+ * deferred (no memory) keeps its gc entry: recovery unlinks it. */
 static void unlink_collected(store_t *s, cbatch_t *b)
 {
+    collect_deferred(s);
     for (size_t i = 0; i < b->cb_nunlink; i++) {
-        uint64_t fid = b->cb_unlink[i];
-        int rc;
-
-        if (!writer_live(s, fid)) {
-            rc = FAILPOINT("store.gc.unlink");
-            if (rc == 0)
-                rc = blobfile_remove(s->s_blobs, fid);
-            if (rc < 0) {
-                LOG_WARN("store.gc.fail", "dir=%s file=%016" PRIx64 " err=%s", s->s_dir, fid,
-                         cairn_errname(rc));
-                continue;
-            }
-            STORE_ATOMIC_ADD(&s->s_st_collected, 1);
-        }
-        (void)push_u64(&s->s_gcdone, &s->s_gcdone_n, &s->s_gcdone_cap, fid);
+        if (collect_one(s, b->cb_unlink[i]) == 1)
+            (void)push_u64(&s->s_gcdefer, &s->s_gcdefer_n, &s->s_gcdefer_cap, b->cb_unlink[i]);
     }
 }
 
@@ -843,6 +909,7 @@ static int attempt(store_t *s, cbatch_t *b, store_creq_t **rqs, const int *pre, 
     b->cb_nkeys = 0;
     b->cb_nchg = 0;
     b->cb_dblobs = b->cb_dbytes = b->cb_dtombs = 0;
+    b->cb_dinl_blobs = b->cb_dinl_bytes = 0;
     b->cb_local_seq = s->s_local_seq;
     b->cb_fid_hwm = 0;
     rc = mdb_txn_begin(s->s_env, NULL, 0, &b->cb_txn);
@@ -876,6 +943,10 @@ static int attempt(store_t *s, cbatch_t *b, store_creq_t **rqs, const int *pre, 
     STORE_ATOMIC_STORE(&s->s_cnt_blobs, (uint64_t)((int64_t)s->s_cnt_blobs + b->cb_dblobs));
     STORE_ATOMIC_STORE(&s->s_cnt_bytes, (uint64_t)((int64_t)s->s_cnt_bytes + b->cb_dbytes));
     STORE_ATOMIC_STORE(&s->s_cnt_tombs, (uint64_t)((int64_t)s->s_cnt_tombs + b->cb_dtombs));
+    STORE_ATOMIC_STORE(&s->s_cnt_inl_blobs,
+                       (uint64_t)((int64_t)s->s_cnt_inl_blobs + b->cb_dinl_blobs));
+    STORE_ATOMIC_STORE(&s->s_cnt_inl_bytes,
+                       (uint64_t)((int64_t)s->s_cnt_inl_bytes + b->cb_dinl_bytes));
     s->s_local_seq = b->cb_local_seq;
     s->s_checkpoint = cp;
     s->s_hlc_hwm = hlc_hwm;
@@ -1079,6 +1150,7 @@ int store_commit_final(store_t *s)
     memset(&b, 0, sizeof(b));
     b.cb_s = s;
     b.cb_local_seq = s->s_local_seq;
+    collect_deferred(s); /* writers are done by now (else: recovery) */
     rc = mdb_txn_begin(s->s_env, NULL, 0, &b.cb_txn);
     if (rc != 0)
         goto fail;

@@ -2,7 +2,10 @@
  * read.c -- the reader state machine (the read algorithm of DESIGN.md 3)
  * and the waiter lists that wake it.
  *
- * A reader resolves the record (short read transaction, copied out), then:
+ * A reader resolves the record (short read transaction, copied out; an
+ * inline version's bytes are copied out of the same transaction), then:
+ *   MEM     the version is inline: hand out (memory, length) steps from
+ *           the reader's own copy -- never stale, nothing to wait for;
  *   SERVE   the file is whole: hand out (fd, offset, length) steps;
  *   FOLLOW  a live writer holds the file: hand out what it has published,
  *           wait for progress, switch to SERVE once the file is whole.
@@ -32,7 +35,7 @@
 
 #define READ_MAX_HOPS 64 /* re-resolutions within one store_read_next() */
 
-typedef enum { RD_NONE = 0, RD_SERVE = 1, RD_FOLLOW = 2 } rd_mode_t;
+typedef enum { RD_NONE = 0, RD_SERVE = 1, RD_FOLLOW = 2, RD_MEM = 3 } rd_mode_t;
 
 struct store_reader {
     store_t *r_s;
@@ -40,6 +43,7 @@ struct store_reader {
     uint8_t r_enc[KEY_ENC_MAX];
     size_t r_enclen;
     int r_fd;
+    uint8_t *r_mem; /* r_st inline: its st_size bytes (owned), else NULL */
     rd_mode_t r_mode;
     store_went_t *r_went; /* FOLLOW: our reference to the writer entry */
     uint64_t r_pos;       /* next content offset to serve */
@@ -180,9 +184,18 @@ static int mark_stale(store_reader_t *r, uint64_t fid)
     return 0;
 }
 
+/* The reader now serves rec (with mem, its inline copy or NULL; taken). */
+static void take_resolved(store_reader_t *r, const record_t *rec, uint8_t *mem)
+{
+    free(r->r_mem);
+    r->r_mem = mem;
+    r->r_st = rec->r_st;
+}
+
 /*
  * Opens the resolved file and picks the mode. Returns 0 with r_mode set,
- * or 1 when the file is stale (marked), or an error.
+ * or 1 when the file is stale (marked), or an error. An inline version
+ * has no file: its bytes are already in r_mem.
  */
 static int open_file(store_reader_t *r)
 {
@@ -191,6 +204,11 @@ static int open_file(store_reader_t *r)
     blobfile_hdr_t h;
     int fd = -1;
     int st;
+
+    if (r->r_st.st_inline) {
+        r->r_mode = RD_MEM;
+        return 0;
+    }
 
     pthread_mutex_lock(&s->s_mu);
     e = store_wt_find(s, r->r_st.st_file_id);
@@ -257,6 +275,7 @@ static int reresolve(store_reader_t *r)
 {
     store_t *s = r->r_s;
     record_t rec;
+    uint8_t *mem = NULL;
     int rc;
 
     drop_file(r);
@@ -264,7 +283,7 @@ static int reresolve(store_reader_t *r)
     pthread_mutex_lock(&s->s_mu);
     store_waiter_add(&s->s_watch, &r->r_wkey);
     pthread_mutex_unlock(&s->s_mu);
-    rc = store_rec_read(s, r->r_enc, r->r_enclen, &rec);
+    rc = store_rec_read_mem(s, r->r_enc, r->r_enclen, &rec, &mem);
     if (rc == 0 && rec.r_st.st_state == STORE_TOMBSTONE)
         rc = CAIRN_ENOTFOUND;
     if (rc == CAIRN_ENOTFOUND)
@@ -272,7 +291,7 @@ static int reresolve(store_reader_t *r)
     if (rc < 0)
         return rc;
 
-    if (is_stale(r, rec.r_st.st_file_id)) {
+    if (!rec.r_st.st_inline && is_stale(r, rec.r_st.st_file_id)) {
         if (r->r_reported != rec.r_st.st_file_id)
             report(r, &rec);
         if (store_mono_ms() >= r->r_deadline)
@@ -280,14 +299,16 @@ static int reresolve(store_reader_t *r)
         return STORE_STEP_WAIT;
     }
     if (r->r_consumed > 0) {
-        if (store_version_cmp(&rec.r_st.st_version, &r->r_st.st_version) != 0)
+        if (store_version_cmp(&rec.r_st.st_version, &r->r_st.st_version) != 0) {
+            free(mem);
             return CAIRN_ECHANGED;
-        /* Same version in another file: go on at the same offset. */
-        r->r_st.st_file_id = rec.r_st.st_file_id;
-        r->r_st.st_state = rec.r_st.st_state;
+        }
+        /* Same version elsewhere (another file, or inline): go on at the
+         * same offset; the size and hash are those of the same version. */
+        take_resolved(r, &rec, mem);
         return 0;
     }
-    r->r_st = rec.r_st;
+    take_resolved(r, &rec, mem);
     if (r->r_ranged && (r->r_roff > r->r_st.st_size || r->r_rlen > r->r_st.st_size - r->r_roff))
         return CAIRN_EINVAL;
     r->r_pos = r->r_ranged ? r->r_roff : 0;
@@ -302,6 +323,7 @@ int store_read_open(store_t *s, const char *key, size_t klen, const store_read_o
 {
     store_reader_t *r = NULL;
     record_t rec;
+    uint8_t *mem = NULL;
     int rc;
 
     if (out == NULL)
@@ -338,18 +360,20 @@ int store_read_open(store_t *s, const char *key, size_t klen, const store_read_o
     }
     pthread_mutex_init(&r->r_mu, NULL);
 
-    rc = store_rec_read(s, r->r_enc, r->r_enclen, &rec);
+    rc = store_rec_read_mem(s, r->r_enc, r->r_enclen, &rec, &mem);
     if (rc == 0 && rec.r_st.st_state == STORE_TOMBSTONE)
         rc = CAIRN_ENOTFOUND;
     if (rc < 0)
         goto fail;
-    r->r_st = rec.r_st;
+    take_resolved(r, &rec, mem);
+    mem = NULL;
     if (st != NULL)
         *st = r->r_st;
     *out = r;
     return 0;
 
 fail:
+    free(mem);
     store_read_close(r);
     return rc;
 }
@@ -445,7 +469,7 @@ int store_read_next(store_reader_t *r, store_step_t *step)
     }
     for (int hop = 0; hop < READ_MAX_HOPS; hop++) {
         if (r->r_mode == RD_NONE) {
-            if (is_stale(r, r->r_st.st_file_id)) {
+            if (!r->r_st.st_inline && is_stale(r, r->r_st.st_file_id)) {
                 rc = 1;
             } else {
                 rc = open_file(r);
@@ -463,7 +487,7 @@ int store_read_next(store_reader_t *r, store_step_t *step)
                 continue;
             }
         }
-        if (r->r_mode == RD_SERVE) {
+        if (r->r_mode == RD_SERVE || r->r_mode == RD_MEM) {
             uint64_t end = range_end(r);
 
             if (r->r_pos >= end) {
@@ -471,8 +495,12 @@ int store_read_next(store_reader_t *r, store_step_t *step)
                 return 0;
             }
             step->ss_kind = STORE_STEP_DATA;
-            step->ss_fd = r->r_fd;
-            step->ss_off = BLOBFILE_HEADER_SIZE + r->r_pos;
+            if (r->r_mode == RD_MEM) {
+                step->ss_mem = r->r_mem + r->r_pos;
+            } else {
+                step->ss_fd = r->r_fd;
+                step->ss_off = BLOBFILE_HEADER_SIZE + r->r_pos;
+            }
             step->ss_len = end - r->r_pos;
             r->r_last_len = step->ss_len;
             return 0;
@@ -539,5 +567,6 @@ void store_read_close(store_reader_t *r)
     pthread_mutex_destroy(&r->r_mu);
     pthread_cond_destroy(&r->r_cond);
     free(r->r_stale);
+    free(r->r_mem);
     free(r);
 }

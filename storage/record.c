@@ -41,12 +41,21 @@ static int state_valid(uint64_t s)
     return s == STORE_COMPLETE || s == STORE_RECEIVING || s == STORE_TOMBSTONE;
 }
 
+/* An inline record is complete, names no file (not even a previous one)
+ * and is small enough for a reader to copy. */
+static int inline_valid(const store_stat_t *st, uint64_t prev)
+{
+    return st->st_state == STORE_COMPLETE && st->st_file_id == 0 && prev == 0 &&
+           st->st_size <= STORE_INLINE_LIMIT;
+}
+
 /*
  * Encodes r into out[0..cap). Returns the encoded length, or CAIRN_EINVAL
  * when r breaks a record invariant (key not 1..1024 bytes of valid UTF-8,
  * unknown state, origin 0, tombstone with a file id, content type longer
- * than 255 bytes or unterminated) or the encoding does not fit in cap.
- * out's contents are unspecified on failure.
+ * than 255 bytes or unterminated, inline flag not 0/1 or on a record that
+ * is not complete / names a file / is too big) or the encoding does not
+ * fit in cap. out's contents are unspecified on failure.
  */
 int record_encode(const record_t *r, uint8_t *out, size_t cap)
 {
@@ -70,6 +79,10 @@ int record_encode(const record_t *r, uint8_t *out, size_t cap)
         nfields++;
     if (r->r_prev_file != 0)
         nfields++;
+    if (st->st_inline != 0 && (st->st_inline != 1 || !inline_valid(st, r->r_prev_file)))
+        return CAIRN_EINVAL;
+    if (st->st_inline)
+        nfields++;
 
     msgpack_packer_init(&pk, &fb, fixbuf_write);
     rc |= msgpack_pack_map(&pk, nfields) != 0;
@@ -84,6 +97,8 @@ int record_encode(const record_t *r, uint8_t *out, size_t cap)
         rc |= pack_kv_str(&pk, "t", st->st_ctype, ctlen) != 0;
     if (r->r_prev_file != 0)
         rc |= pack_kv_u64(&pk, "p", r->r_prev_file) != 0;
+    if (st->st_inline)
+        rc |= pack_kv_u64(&pk, "i", 1) != 0;
     if (rc != 0)
         return CAIRN_EINVAL;
     return (int)fb.fb_len;
@@ -185,6 +200,17 @@ int record_decode(const void *data, size_t len, record_t *r)
         r->r_prev_file = 0;
     else if (rc < 0)
         goto fail;
+
+    rc = pack_get_u64(map, "i", 1, &v);
+    if (rc == CAIRN_ENOTFOUND)
+        v = 0;
+    else if (rc < 0)
+        goto fail;
+    if (v == 1 && !inline_valid(st, r->r_prev_file)) {
+        rc = CAIRN_ECORRUPT;
+        goto fail;
+    }
+    st->st_inline = (int)v;
 
     msgpack_unpacked_destroy(&u);
     return 0;

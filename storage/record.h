@@ -11,8 +11,11 @@
  *   "h": bin16 content hash
  *   "t": str   content type (optional, <= 255)
  *   "p": uint  previous complete file id kept while receiving (optional)
+ *   "i": uint  1 = inline: the content is in LMDB `inline` under the same
+ *              key (optional; only with state complete, file id 0, no "p",
+ *              size <= STORE_INLINE_LIMIT). Absent or 0: file-backed.
  * Unknown map keys are ignored (forward compatibility); every known field is
- * type and bound checked.
+ * type and bound checked. The inline flag travels in r_st.st_inline.
  */
 #ifndef CAIRN_RECORD_H
 #define CAIRN_RECORD_H
@@ -23,7 +26,7 @@
 #include "storage/store.h"
 
 typedef struct record {
-    store_stat_t r_st;     /* key, version, state, file id, size, hash, ctype */
+    store_stat_t r_st;     /* key, version, state, file id, size, hash, ctype, inline */
     uint64_t r_prev_file;  /* 0 when none */
 } record_t;
 

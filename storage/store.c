@@ -124,6 +124,73 @@ int store_rec_read(store_t *s, const uint8_t *enc, size_t elen, record_t *r)
     return rc;
 }
 
+/*
+ * See store_int.h. The record and its inline bytes come from one read
+ * transaction, so they always belong to the same version; the bytes are
+ * copied before the transaction ends and checked after it.
+ */
+int store_rec_read_mem(store_t *s, const uint8_t *enc, size_t elen, record_t *r, uint8_t **mem)
+{
+    MDB_txn *txn;
+    MDB_val k = {elen, (void *)enc};
+    MDB_val v = {0, NULL};
+    uint8_t hash[STORE_HASH_LEN];
+    uint8_t *copy = NULL;
+    char kbuf[128];
+    int found = 0;
+    int rc;
+
+    *mem = NULL;
+    rc = store_rtxn_begin(s, &txn);
+    if (rc < 0)
+        return rc;
+    rc = store_rec_get(s, txn, enc, elen, r);
+    if (rc < 0 || !r->r_st.st_inline) {
+        store_rtxn_end(s, txn);
+        return rc;
+    }
+    rc = mdb_get(txn, s->s_db_inline, &k, &v);
+    if (rc == 0) {
+        found = 1;
+        if (v.mv_size == r->r_st.st_size) {
+            copy = malloc(v.mv_size > 0 ? v.mv_size : 1);
+            if (copy == NULL)
+                rc = CAIRN_ENOMEM;
+            else
+                memcpy(copy, v.mv_data, v.mv_size);
+        }
+    } else if (rc == MDB_NOTFOUND) {
+        rc = 0;
+    } else {
+        rc = store_mdb_err(rc);
+    }
+    store_rtxn_end(s, txn);
+    if (rc < 0)
+        return rc;
+    if (copy != NULL) {
+        blobfile_hash(copy, (size_t)r->r_st.st_size, hash);
+        if (memcmp(hash, r->r_st.st_hash, STORE_HASH_LEN) == 0) {
+            *mem = copy;
+            return 0;
+        }
+    }
+    LOG_ERROR("store.inline.corrupt", "dir=%s key=%s size=%" PRIu64 " found=%d stored=%zu",
+              s->s_dir, log_kv_str(kbuf, sizeof(kbuf), r->r_st.st_key, r->r_st.st_klen),
+              r->r_st.st_size, found, v.mv_size);
+    free(copy);
+    return CAIRN_ECORRUPT;
+}
+
+int store_rec_whole(store_t *s, const record_t *r)
+{
+    if (r->r_st.st_state != STORE_COMPLETE)
+        return 0;
+    if (r->r_st.st_inline)
+        return 1;
+    return store_file_state(s, r->r_st.st_file_id, r->r_st.st_size, r->r_st.st_hash) ==
+           BLOBFILE_WHOLE;
+}
+
 int store_meta_get(store_t *s, MDB_txn *txn, const char *name, uint64_t *v, int *found)
 {
     MDB_val k = {strlen(name), (void *)name};
@@ -295,6 +362,8 @@ static int open_dbs(store_t *s)
         rc = mdb_dbi_open(txn, "cursors", MDB_CREATE, &s->s_db_cursors);
     if (rc == 0)
         rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->s_db_meta);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "inline", MDB_CREATE, &s->s_db_inline);
     if (rc != 0) {
         rc = store_mdb_err(rc);
         goto fail;
@@ -351,6 +420,11 @@ static int open_dbs(store_t *s)
         rc = store_meta_get(s, txn, "bytes", &s->s_cnt_bytes, &found);
     if (rc == 0)
         rc = store_meta_get(s, txn, "tombstones", &s->s_cnt_tombs, &found);
+    /* Absent in stores written before inline blobs existed: 0 is right. */
+    if (rc == 0)
+        rc = store_meta_get(s, txn, "inline_blobs", &s->s_cnt_inl_blobs, &found);
+    if (rc == 0)
+        rc = store_meta_get(s, txn, "inline_bytes", &s->s_cnt_inl_bytes, &found);
     if (rc < 0)
         goto fail;
     /* Ids below the persisted mark may have been handed out before a crash. */
@@ -435,6 +509,7 @@ static void store_free(store_t *s)
         pthread_cond_destroy(&s->s_cq_done);
     }
     free(s->s_gcdone);
+    free(s->s_gcdefer);
     free(s->s_batch);
     free(s->s_batch_pre);
     free(s);
@@ -478,7 +553,7 @@ int store_open(const store_opts_t *opts, store_t **out)
 
     *out = NULL;
     if (opts == NULL || opts->so_dir == NULL || opts->so_dir[0] == '\0' || opts->so_node_id == 0 ||
-        strlen(opts->so_dir) >= STORE_DIR_MAX - 16)
+        strlen(opts->so_dir) >= STORE_DIR_MAX - 16 || opts->so_inline_max > STORE_INLINE_LIMIT)
         return CAIRN_EINVAL;
     s = calloc(1, sizeof(*s));
     if (s == NULL)
@@ -490,6 +565,8 @@ int store_open(const store_opts_t *opts, store_t **out)
     s->s_max_blob = opts->so_max_blob_size;
     s->s_batch_max = opts->so_commit_batch_max ? opts->so_commit_batch_max : STORE_DEFAULT_BATCH;
     s->s_log_changes = opts->so_log_changes;
+    s->s_inline_on = !opts->so_inline_disable;
+    s->s_inline_max = opts->so_inline_max ? opts->so_inline_max : STORE_INLINE_DEFAULT;
     s->s_repair = opts->so_repair;
     s->s_repair_arg = opts->so_repair_arg;
     s->s_on_change = opts->so_on_change;
@@ -536,9 +613,9 @@ int store_open(const store_opts_t *opts, store_t **out)
         goto fail;
     LOG_INFO("store.open",
              "dir=%s node=%u map=%" PRIu64 " fid_next=%" PRIu64 " blobs=%" PRIu64
-             " tombstones=%" PRIu64,
+             " inline_blobs=%" PRIu64 " tombstones=%" PRIu64 " inline_max=%" PRIu64,
              s->s_dir, (unsigned)s->s_node_id, s->s_map_size, s->s_fid_next, s->s_cnt_blobs,
-             s->s_cnt_tombs);
+             s->s_cnt_inl_blobs, s->s_cnt_tombs, s->s_inline_on ? s->s_inline_max : 0);
     *out = s;
     return 0;
 
@@ -576,6 +653,8 @@ void store_get_stats(store_t *s, store_stats_t *out)
     out->ss_blobs = STORE_ATOMIC_LOAD(&s->s_cnt_blobs);
     out->ss_bytes = STORE_ATOMIC_LOAD(&s->s_cnt_bytes);
     out->ss_tombstones = STORE_ATOMIC_LOAD(&s->s_cnt_tombs);
+    out->ss_inline_blobs = STORE_ATOMIC_LOAD(&s->s_cnt_inl_blobs);
+    out->ss_inline_bytes = STORE_ATOMIC_LOAD(&s->s_cnt_inl_bytes);
     out->ss_reads_reresolved = STORE_ATOMIC_LOAD(&s->s_st_reresolved);
     out->ss_repairs_queued = STORE_ATOMIC_LOAD(&s->s_st_repairs_queued);
     out->ss_commit_txns = STORE_ATOMIC_LOAD(&s->s_st_commit_txns);
@@ -590,4 +669,5 @@ void store_get_stats(store_t *s, store_stats_t *out)
     pthread_mutex_lock(&s->s_mu);
     out->ss_live_writers = s->s_nwriters;
     pthread_mutex_unlock(&s->s_mu);
+    out->ss_live_writers += STORE_ATOMIC_LOAD(&s->s_nbuffered);
 }

@@ -61,6 +61,10 @@ typedef struct store_stat {
      * store_delete_ex() return for a LOCAL write while so_log_changes is on;
      * 0 everywhere else (replica writes, records read back, listings). */
     uint64_t st_log_seq;
+    /* 1: the content is stored inline in LMDB (state complete, st_file_id
+     * 0, no blob file); see so_inline_max. 0 for file-backed versions,
+     * receiving records and tombstones. */
+    int st_inline;
 } store_stat_t;
 
 /*
@@ -99,7 +103,26 @@ typedef struct store_opts {
      */
     void (*so_on_change)(void *arg, uint16_t origin, uint64_t seq);
     void *so_on_change_arg;
+    /*
+     * Inline blobs. A LOCAL write whose final size is <= so_inline_max bytes
+     * is stored in LMDB (sub-database `inline`) inside the same group-commit
+     * transaction as its record: no blob file, no fsync of its own (the
+     * synced LMDB commit is its durability). 0 = STORE_INLINE_DEFAULT; at
+     * most STORE_INLINE_LIMIT (larger: store_open fails with CAIRN_EINVAL).
+     * Replica writes are always file-backed (visible and followable at
+     * begin). Blobs already stored keep their kind when the threshold
+     * changes. Memory: a local writer buffers at most so_inline_max bytes
+     * while its size is unknown or <= so_inline_max (it spills to a file
+     * when more arrives); a reader of an inline version holds one copy.
+     */
+    uint64_t so_inline_max;
+    int so_inline_disable; /* non-zero: every write is file-backed */
 } store_opts_t;
+
+/* Default and hard maximum of so_inline_max (docs/storage.md "Inline blobs"
+ * has the measurements behind the default). */
+#define STORE_INLINE_DEFAULT ((uint64_t)64 * 1024)
+#define STORE_INLINE_LIMIT ((uint64_t)1024 * 1024)
 
 /*
  * Opens (creating when needed) the store in opts->so_dir, takes DATA/LOCK
@@ -128,7 +151,9 @@ typedef enum {
 typedef struct store_put_opts {
     store_put_mode_t po_mode;
     int64_t po_size;      /* expected size; -1 = unknown (local only). A different
-                           * final size fails finish with CAIRN_EINVAL. */
+                           * final size fails finish with CAIRN_EINVAL. A local
+                           * write with po_size -1 or <= so_inline_max is
+                           * buffered and may end up inline (see so_inline_max). */
     const char *po_ctype; /* content type, NULL for none; max STORE_CTYPE_MAX bytes */
     /* local only, checked atomically with the commit: */
     int po_if_none_match;         /* CAIRN_EPRECOND if a live version exists */
@@ -156,8 +181,12 @@ int store_put_begin(store_t *s, const char *key, size_t klen, const store_put_op
 
 /*
  * Appends len bytes. Readers following a replica write see them after this
- * returns. On failure (-ENOSPC, -EIO, CAIRN_ETOOBIG) the writer is still
- * valid and must be aborted.
+ * returns. A buffering local writer keeps them in memory until they would
+ * exceed so_inline_max; then it creates its file (fresh id), writes what
+ * it buffered and goes on as a file-backed write. Failpoint
+ * store.write.chunk is evaluated after each chunk either way. On failure
+ * (-ENOSPC, -EIO, CAIRN_ETOOBIG, CAIRN_ENOMEM) the writer is still valid
+ * and must be aborted.
  */
 int store_put_write(store_writer_t *w, const void *p, size_t len);
 
@@ -173,6 +202,10 @@ uint64_t store_put_written(const store_writer_t *w);
  * failure the file is removed and the previous version is untouched.
  * CAIRN_ESTALE: a newer version won meanwhile (replica); CAIRN_ECORRUPT:
  * content hash differs from po_hash (replica).
+ * A local write still buffered at finish (final size <= so_inline_max)
+ * is inline: its bytes go into LMDB in the record's own commit (no file,
+ * no fsync, failpoints store.write.synced/finalized are not reached);
+ * *out has st_inline 1 and st_file_id 0.
  */
 int store_put_finish(store_writer_t *w, store_stat_t *out);
 
@@ -243,11 +276,19 @@ typedef enum {
     STORE_STEP_EOF = 3,  /* every requested byte was served */
 } store_step_kind_t;
 
+/*
+ * A DATA step is either file-backed (ss_mem NULL: read ss_len bytes at file
+ * offset ss_off of ss_fd, e.g. with sendfile) or in memory (ss_mem non-NULL:
+ * an inline blob; ss_mem points at the ss_len bytes of the step, ss_fd is
+ * -1 and ss_off 0). Consumers must check ss_mem first. Both are borrowed
+ * from the reader until the next store_read_* call on it.
+ */
 typedef struct store_step {
     store_step_kind_t ss_kind;
-    int ss_fd;       /* DATA: borrowed, valid until the next store_read_* call on r */
-    uint64_t ss_off; /* DATA: file offset of the next byte */
-    uint64_t ss_len; /* DATA: bytes available at ss_off (> 0) */
+    int ss_fd;          /* DATA: borrowed until the next store_read_* call on r; -1 with ss_mem */
+    uint64_t ss_off;    /* DATA: file offset of the next byte (0 with ss_mem) */
+    uint64_t ss_len;    /* DATA: bytes available at ss_off / ss_mem (> 0) */
+    const void *ss_mem; /* DATA of an inline blob: the bytes (borrowed, as ss_fd); else NULL */
 } store_step_t;
 
 /*
@@ -257,7 +298,11 @@ typedef struct store_step {
  * followed, and a file that is incomplete with no writer (or missing,
  * truncated, damaged) is never read twice: the record is re-resolved, and
  * when it still names that file the key is reported for repair and the
- * reader waits for the record to change, until its deadline.
+ * reader waits for the record to change, until its deadline. An inline
+ * version's bytes are copied (with the record, in one read transaction)
+ * into memory owned by the reader whenever it resolves the record: at
+ * most STORE_INLINE_LIMIT bytes; their size and hash are checked against
+ * the record (CAIRN_ECORRUPT when they do not match).
  */
 int store_read_open(store_t *s, const char *key, size_t klen, const store_read_opts_t *o,
                     store_reader_t **out, store_stat_t *st);
@@ -273,7 +318,8 @@ int store_read_set_range(store_reader_t *r, uint64_t off, uint64_t len);
  * the version changed to a different one (the caller must abort its
  * response); CAIRN_ENOTFOUND when the key was deleted before any byte was
  * consumed. Before any byte is consumed the reader may move to a newer
- * version: store_read_stat() tells which one is served.
+ * version: store_read_stat() tells which one is served. DATA steps of an
+ * inline version carry ss_mem (see store_step_t).
  */
 int store_read_next(store_reader_t *r, store_step_t *step);
 
@@ -394,7 +440,9 @@ typedef struct store_stats {
     uint64_t ss_commits;            /* changes committed (>= txns: group commit) */
     uint64_t ss_files_collected;    /* files unlinked by GC */
     uint64_t ss_leftovers_removed;  /* crash leftovers deleted by recovery */
-    uint64_t ss_live_writers;
+    uint64_t ss_live_writers;       /* includes local writers still buffering */
+    uint64_t ss_inline_blobs;       /* of ss_blobs: those stored inline */
+    uint64_t ss_inline_bytes;       /* of ss_bytes: their content bytes */
 } store_stats_t;
 
 void store_get_stats(store_t *s, store_stats_t *out);

@@ -23,12 +23,16 @@
  *   files    u64be(file id) -> fileent: the record that references the file
  *   gc       u64be(file id) -> "": unreferenced, to unlink (then removed)
  *   repair   key_encode(key) -> u64be(file id): record waiting for a whole copy
+ *   inline   key_encode(key) -> content bytes of the record's version while
+ *            that record is inline (r_st.st_inline); written, replaced and
+ *            deleted only together with the record (rec_put in commit.c)
  *   tombs    u64be(hlc) u16be(origin) key_encode(key) -> "": tombstone index,
  *            so store_gc_tombstones() is a range scan, not a store scan
  *   log      u16be(origin) u64be(seq) -> msgpack change (see changelog.c)
  *   cursors  u16be(origin) -> u64be(highest seq applied from that origin)
  *   meta     name -> u64be value (schema, node_id, fid_hwm, hlc_hwm,
- *            checkpoint, clean, local_seq, blobs, bytes, tombstones)
+ *            checkpoint, clean, local_seq, blobs, bytes, tombstones,
+ *            inline_blobs, inline_bytes)
  */
 #ifndef CAIRN_STORE_INT_H
 #define CAIRN_STORE_INT_H
@@ -154,11 +158,14 @@ typedef struct store_creq {
     uint8_t cr_if_match[STORE_HASH_LEN];
     uint16_t cr_log_origin;
     uint64_t cr_log_seq;
-    int cr_dirsync;      /* fsync the file's directory before the commit */
-    int cr_new_dir;      /* ... and its parents (directories were created) */
-    uint64_t cr_horizon; /* CR_TOMBGC */
-    size_t cr_max;       /* CR_TOMBGC, CR_LOGTRIM: at most this many */
-    size_t cr_count;     /* ... how many were removed */
+    const void *cr_inline; /* CR_LOCAL of an inline version (cr_rec.r_st.st_inline):
+                            * its cr_rec.r_st.st_size content bytes, borrowed from
+                            * the writer until the request is done */
+    int cr_dirsync;        /* fsync the file's directory before the commit */
+    int cr_new_dir;        /* ... and its parents (directories were created) */
+    uint64_t cr_horizon;   /* CR_TOMBGC */
+    size_t cr_max;         /* CR_TOMBGC, CR_LOGTRIM: at most this many */
+    size_t cr_count;       /* ... how many were removed */
 } store_creq_t;
 
 /* ------------------------------------------------------------- store */
@@ -171,6 +178,8 @@ struct store {
     uint64_t s_max_blob;
     unsigned s_batch_max;
     int s_log_changes;
+    int s_inline_on; /* local writes of <= s_inline_max bytes go inline */
+    uint64_t s_inline_max;
     store_repair_fn s_repair;
     void *s_repair_arg;
     void (*s_on_change)(void *arg, uint16_t origin, uint64_t seq);
@@ -181,7 +190,7 @@ struct store {
 
     MDB_env *s_env;
     MDB_dbi s_db_records, s_db_files, s_db_gc, s_db_repair, s_db_tombs;
-    MDB_dbi s_db_log, s_db_cursors, s_db_meta;
+    MDB_dbi s_db_log, s_db_cursors, s_db_meta, s_db_inline;
     pthread_rwlock_t s_map_lock;
     int s_map_lock_init;
     uint64_t s_map_size; /* commit thread (and open/close) only */
@@ -218,14 +227,21 @@ struct store {
     uint64_t *s_gcdone; /* unlinked files whose gc entries are still to delete */
     size_t s_gcdone_n;
     size_t s_gcdone_cap;
+    uint64_t *s_gcdefer; /* collected files whose writer was still live: unlinked
+                          * by a later batch (or at close); gc entry kept */
+    size_t s_gcdefer_n;
+    size_t s_gcdefer_cap;
 
     /* Statistics (atomics). */
     uint64_t s_cnt_blobs, s_cnt_bytes, s_cnt_tombs;
+    uint64_t s_cnt_inl_blobs, s_cnt_inl_bytes; /* the inline part of blobs/bytes */
+    uint64_t s_nbuffered;                      /* local writers buffering (no file id yet) */
     uint64_t s_st_reresolved, s_st_repairs_queued, s_st_commit_txns, s_st_commits;
     uint64_t s_st_collected, s_st_leftovers;
 };
 
 #define STORE_ATOMIC_ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_RELAXED)
+#define STORE_ATOMIC_SUB(p, v) __atomic_sub_fetch((p), (v), __ATOMIC_RELAXED)
 #define STORE_ATOMIC_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define STORE_ATOMIC_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
@@ -240,6 +256,17 @@ void store_rtxn_end(store_t *s, MDB_txn *txn);
 int store_rec_get(store_t *s, MDB_txn *txn, const uint8_t *enc, size_t elen, record_t *r);
 /* The same in its own short read transaction. */
 int store_rec_read(store_t *s, const uint8_t *enc, size_t elen, record_t *r);
+/*
+ * store_rec_read() that also copies an inline record's content out of the
+ * same transaction: *mem gets a malloc'ed copy (caller frees; at least one
+ * byte is allocated) when r->r_st.st_inline, else NULL. The copy's size
+ * and hash are checked against the record: CAIRN_ECORRUPT (logged) when
+ * the bytes are missing or differ. On failure *mem is NULL.
+ */
+int store_rec_read_mem(store_t *s, const uint8_t *enc, size_t elen, record_t *r, uint8_t **mem);
+/* 1 when r is complete and its content is here whole: inline (the bytes
+ * live and die with the record) or a whole file. */
+int store_rec_whole(store_t *s, const record_t *r);
 /* meta values (8-byte big-endian). */
 int store_meta_get(store_t *s, MDB_txn *txn, const char *name, uint64_t *v, int *found);
 int store_meta_put(store_t *s, MDB_txn *txn, const char *name, uint64_t v);

@@ -6,6 +6,14 @@
  * the writer table (file id -> progress, waiters) is the "lock" that tells
  * readers the file is being written; the table is empty after a restart,
  * so an incomplete file without an entry is a crash leftover.
+ *
+ * A local write that may end up inline (size unknown or <= s_inline_max)
+ * starts "buffering" instead: no file id, no file, no writer-table entry
+ * (nobody can follow a local write), the bytes in a buffer of at most
+ * s_inline_max bytes. If more arrives it spills: a fresh id and file are
+ * made as at begin, the buffer is written there and freed, and the write
+ * goes on file-backed. A write still buffering at finish commits its bytes
+ * with its record (commit.c); a crash before that commit leaves nothing.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,7 +46,14 @@ struct store_writer {
     uint8_t w_if_match[STORE_HASH_LEN];
     uint16_t w_log_origin;
     uint64_t w_log_seq;
+    int w_buffering; /* local, no file yet: content in w_buf (counted in s_nbuffered) */
+    uint8_t *w_buf;  /* w_written bytes of content, capacity w_bufcap <= s_inline_max */
+    size_t w_bufcap;
+    int w_spill_rc; /* a failed spill: every later write/finish fails with it */
 };
+
+/* The content of an empty inline blob (LMDB gets a non-NULL pointer). */
+static const uint8_t empty_content[1];
 
 /* ------------------------------------------------------- writer table */
 
@@ -95,17 +110,30 @@ static void writer_end(store_writer_t *w, store_went_state_t state)
     w->w_ent = NULL;
 }
 
+/* Leaves buffering mode: frees the buffer, uncounts the writer. */
+static void writer_unbuffer(store_writer_t *w)
+{
+    if (!w->w_buffering)
+        return;
+    free(w->w_buf);
+    w->w_buf = NULL;
+    w->w_bufcap = 0;
+    w->w_buffering = 0;
+    STORE_ATOMIC_SUB(&w->w_s->s_nbuffered, 1);
+}
+
 static void writer_free(store_writer_t *w)
 {
     fio_close(w->w_fd);
+    writer_unbuffer(w);
     if (w->w_xs != NULL)
         XXH3_freeState(w->w_xs);
     free(w);
 }
 
 /*
- * The failure path shared by finish and abort: the file goes first, then
- * the entry (so woken followers find the file gone), then -- for a replica
+ * The failure path shared by finish and abort: the file (if one was made)
+ * goes first, then the entry (so woken followers find the file gone), then -- for a replica
  * write whose `receiving` record still names this file -- the key is
  * reported for repair (its repair entry exists since begin). Frees w.
  */
@@ -118,7 +146,7 @@ static void writer_fail(store_writer_t *w, store_went_state_t state, int why)
 
     fio_close(w->w_fd);
     w->w_fd = -1;
-    rc = blobfile_remove(s->s_blobs, w->w_fid);
+    rc = w->w_fid != 0 ? blobfile_remove(s->s_blobs, w->w_fid) : 0;
     if (rc < 0)
         LOG_WARN("store.put.remove.fail", "dir=%s file=%016" PRIx64 " err=%s", s->s_dir, w->w_fid,
                  cairn_errname(rc));
@@ -193,24 +221,57 @@ static int precheck(store_t *s, store_writer_t *w, const store_put_opts_t *o)
     pthread_mutex_unlock(&s->s_mu);
     if (wl)
         return CAIRN_EBUSY;
-    if (cur.r_st.st_state == STORE_COMPLETE &&
-        store_file_state(s, cur.r_st.st_file_id, cur.r_st.st_size, cur.r_st.st_hash) ==
-            BLOBFILE_WHOLE)
+    if (store_rec_whole(s, &cur))
         return CAIRN_EEXIST;
     return 0;
 }
 
 /*
- * See store.h. Order: validate, early checks, file id + writer entry (one
- * step, see store_fid_alloc), file creation, and for a replica the
- * `receiving` record commit. Every failure undoes what was done: the file
- * is removed and the entry leaves the table; *out stays NULL.
+ * Gives w a fresh file id, registers it in the writer table and creates
+ * its file (WRITING header with the expected size, if known). On failure
+ * whatever was made stays recorded in w (w_ent, w_fid, w_fd) for the
+ * caller's failure path to undo.
+ */
+static int writer_open_file(store_writer_t *w)
+{
+    store_t *s = w->w_s;
+    store_went_t *e;
+    int rc;
+
+    e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return CAIRN_ENOMEM;
+    e->we_refs = 1;
+    e->we_state = WE_WRITING;
+    rc = store_fid_alloc(s, e);
+    if (rc < 0) {
+        free(e);
+        return rc;
+    }
+    w->w_ent = e;
+    w->w_fid = e->we_fid;
+    w->w_rec.r_st.st_file_id = w->w_fid;
+    rc = blobfile_create(s->s_blobs, w->w_fid,
+                         w->w_size >= 0 ? (uint64_t)w->w_size : BLOBFILE_SIZE_UNKNOWN, &w->w_fd,
+                         &w->w_new_dir);
+    if (rc < 0)
+        LOG_ERROR("store.create.fail", "dir=%s file=%016" PRIx64 " err=%s", s->s_dir, w->w_fid,
+                  cairn_errname(rc));
+    return rc;
+}
+
+/*
+ * See store.h. Order: validate, early checks, then either buffering (a
+ * local write that may end up inline: nothing else happens now) or file
+ * id + writer entry (one step, see store_fid_alloc), file creation, and
+ * for a replica the `receiving` record commit. Every failure undoes what
+ * was done: the file is removed and the entry leaves the table; *out
+ * stays NULL.
  */
 int store_put_begin(store_t *s, const char *key, size_t klen, const store_put_opts_t *o,
                     store_writer_t **out)
 {
     store_writer_t *w = NULL;
-    store_went_t *e = NULL;
     store_creq_t rq;
     store_stat_t *st;
     int rc;
@@ -254,28 +315,20 @@ int store_put_begin(store_t *s, const char *key, size_t klen, const store_put_op
         goto fail;
 
     w->w_xs = XXH3_createState();
-    e = calloc(1, sizeof(*e));
-    if (w->w_xs == NULL || e == NULL || XXH3_128bits_reset(w->w_xs) != XXH_OK) {
+    if (w->w_xs == NULL || XXH3_128bits_reset(w->w_xs) != XXH_OK) {
         rc = CAIRN_ENOMEM;
         goto fail;
     }
-    e->we_refs = 1;
-    e->we_state = WE_WRITING;
-    rc = store_fid_alloc(s, e);
+    if (!w->w_replica && s->s_inline_on &&
+        (o->po_size < 0 || (uint64_t)o->po_size <= s->s_inline_max)) {
+        w->w_buffering = 1;
+        STORE_ATOMIC_ADD(&s->s_nbuffered, 1);
+        *out = w;
+        return 0;
+    }
+    rc = writer_open_file(w);
     if (rc < 0)
         goto fail;
-    w->w_ent = e;
-    e = NULL;
-    w->w_fid = w->w_ent->we_fid;
-    st->st_file_id = w->w_fid;
-    rc = blobfile_create(s->s_blobs, w->w_fid,
-                         o->po_size >= 0 ? (uint64_t)o->po_size : BLOBFILE_SIZE_UNKNOWN, &w->w_fd,
-                         &w->w_new_dir);
-    if (rc < 0) {
-        LOG_ERROR("store.create.fail", "dir=%s file=%016" PRIx64 " err=%s", s->s_dir, w->w_fid,
-                  cairn_errname(rc));
-        goto fail;
-    }
 
     if (w->w_replica) {
         memset(&rq, 0, sizeof(rq));
@@ -298,7 +351,6 @@ int store_put_begin(store_t *s, const char *key, size_t klen, const store_put_op
     return 0;
 
 fail:
-    free(e);
     if (w->w_fd >= 0) {
         fio_close(w->w_fd);
         w->w_fd = -1;
@@ -311,33 +363,95 @@ fail:
 
 /* ------------------------------------------------------ write / finish */
 
+/* Makes room for `need` (<= s_inline_max) buffered bytes: the announced
+ * size at once, otherwise doubling, never past s_inline_max. */
+static int buf_reserve(store_writer_t *w, size_t need)
+{
+    size_t max = (size_t)w->w_s->s_inline_max;
+    size_t ncap;
+    uint8_t *p;
+
+    if (need <= w->w_bufcap)
+        return 0;
+    ncap = w->w_bufcap ? w->w_bufcap * 2 : (w->w_size > 0 ? (size_t)w->w_size : 16384);
+    if (ncap < need)
+        ncap = need;
+    if (ncap > max)
+        ncap = max;
+    p = realloc(w->w_buf, ncap);
+    if (p == NULL)
+        return CAIRN_ENOMEM;
+    w->w_buf = p;
+    w->w_bufcap = ncap;
+    return 0;
+}
+
 /*
- * See store.h. The chunk is written, hashed, the failpoint evaluated, and
- * only then published to followers.
+ * A buffering writer outgrew s_inline_max: it gets its file (fresh id,
+ * writer entry) and the buffered bytes are written there, then it goes on
+ * like any file-backed write. On failure the error sticks (w_spill_rc)
+ * and what was made is left for the abort to undo.
+ */
+static int writer_spill(store_writer_t *w)
+{
+    int rc;
+
+    rc = writer_open_file(w);
+    if (rc == 0 && w->w_written > 0)
+        rc = fio_pwrite_all(w->w_fd, w->w_buf, (size_t)w->w_written, BLOBFILE_HEADER_SIZE);
+    if (rc < 0) {
+        w->w_spill_rc = rc;
+        return rc;
+    }
+    LOG_DEBUG("store.put.spill", "dir=%s file=%016" PRIx64 " buffered=%" PRIu64, w->w_s->s_dir,
+              w->w_fid, w->w_written);
+    writer_unbuffer(w);
+    return 0;
+}
+
+/*
+ * See store.h. The chunk is written (to the buffer or the file), hashed,
+ * the failpoint evaluated, and only then published to followers.
  */
 int store_put_write(store_writer_t *w, const void *p, size_t len)
 {
     store_t *s = w->w_s;
     int rc;
 
+    if (w->w_spill_rc < 0)
+        return w->w_spill_rc;
     if (len == 0)
         return 0;
     if (w->w_size >= 0 && w->w_written + len > (uint64_t)w->w_size)
         return CAIRN_ETOOBIG;
     if (s->s_max_blob != 0 && w->w_written + len > s->s_max_blob)
         return CAIRN_ETOOBIG;
-    rc = fio_pwrite_all(w->w_fd, p, len, BLOBFILE_HEADER_SIZE + w->w_written);
-    if (rc < 0)
-        return rc;
+    if (w->w_buffering && w->w_written + len > s->s_inline_max) {
+        rc = writer_spill(w);
+        if (rc < 0)
+            return rc;
+    }
+    if (w->w_buffering) {
+        rc = buf_reserve(w, (size_t)w->w_written + len);
+        if (rc < 0)
+            return rc;
+        memcpy(w->w_buf + w->w_written, p, len);
+    } else {
+        rc = fio_pwrite_all(w->w_fd, p, len, BLOBFILE_HEADER_SIZE + w->w_written);
+        if (rc < 0)
+            return rc;
+    }
     (void)XXH3_128bits_update(w->w_xs, p, len);
     w->w_written += len;
     rc = FAILPOINT("store.write.chunk");
     if (rc < 0)
         return rc;
-    pthread_mutex_lock(&s->s_mu);
-    w->w_ent->we_written = w->w_written;
-    store_wlist_wake(&w->w_ent->we_waiters);
-    pthread_mutex_unlock(&s->s_mu);
+    if (w->w_ent != NULL) {
+        pthread_mutex_lock(&s->s_mu);
+        w->w_ent->we_written = w->w_written;
+        store_wlist_wake(&w->w_ent->we_waiters);
+        pthread_mutex_unlock(&s->s_mu);
+    }
     return 0;
 }
 
@@ -347,10 +461,13 @@ uint64_t store_put_written(const store_writer_t *w)
 }
 
 /*
- * See store.h. Durability order: size and hash checks, blobfile_finalize
- * (fdatasync, COMPLETE header, fdatasync), then the commit request (the
- * commit thread fsyncs the directory first). After a successful commit
- * the version stays committed whatever store.commit.after returns.
+ * See store.h. Durability order: size and hash checks, then for a file
+ * blobfile_finalize (fdatasync, COMPLETE header, fdatasync) and the commit
+ * request (the commit thread fsyncs the directory first); for a write
+ * still buffering only the commit request, which carries the bytes (the
+ * synced LMDB commit makes them durable with the record). After a
+ * successful commit the version stays committed whatever
+ * store.commit.after returns.
  */
 int store_put_finish(store_writer_t *w, store_stat_t *out)
 {
@@ -362,6 +479,10 @@ int store_put_finish(store_writer_t *w, store_stat_t *out)
     char kbuf[128];
     int rc;
 
+    if (w->w_spill_rc < 0) {
+        rc = w->w_spill_rc;
+        goto fail;
+    }
     if (w->w_size >= 0 && w->w_written != (uint64_t)w->w_size) {
         rc = CAIRN_EINVAL;
         goto fail;
@@ -376,18 +497,27 @@ int store_put_finish(store_writer_t *w, store_stat_t *out)
     }
     memcpy(w->w_rec.r_st.st_hash, hash, STORE_HASH_LEN);
     w->w_rec.r_st.st_size = w->w_written;
-    rc = blobfile_finalize(w->w_fd, w->w_fid, w->w_written, hash);
-    if (rc < 0) {
-        LOG_ERROR("store.finalize.fail", "dir=%s file=%016" PRIx64 " err=%s", s->s_dir, w->w_fid,
-                  cairn_errname(rc));
-        goto fail;
-    }
-    pthread_mutex_lock(&s->s_mu);
-    w->w_ent->we_state = WE_FINALIZED;
-    store_wlist_wake(&w->w_ent->we_waiters);
-    pthread_mutex_unlock(&s->s_mu);
 
     memset(&rq, 0, sizeof(rq));
+    if (w->w_buffering) {
+        w->w_rec.r_st.st_inline = 1;
+        w->w_rec.r_st.st_file_id = 0;
+        rq.cr_inline = w->w_buf != NULL ? w->w_buf : empty_content;
+    } else {
+        rc = blobfile_finalize(w->w_fd, w->w_fid, w->w_written, hash);
+        if (rc < 0) {
+            LOG_ERROR("store.finalize.fail", "dir=%s file=%016" PRIx64 " err=%s", s->s_dir,
+                      w->w_fid, cairn_errname(rc));
+            goto fail;
+        }
+        pthread_mutex_lock(&s->s_mu);
+        w->w_ent->we_state = WE_FINALIZED;
+        store_wlist_wake(&w->w_ent->we_waiters);
+        pthread_mutex_unlock(&s->s_mu);
+        rq.cr_dirsync = 1;
+        rq.cr_new_dir = w->w_new_dir;
+    }
+
     rq.cr_type = w->w_replica ? CR_FINISH : CR_LOCAL;
     rq.cr_replica = w->w_replica;
     memcpy(rq.cr_enc, w->w_enc, w->w_enclen);
@@ -398,8 +528,6 @@ int store_put_finish(store_writer_t *w, store_stat_t *out)
     memcpy(rq.cr_if_match, w->w_if_match, STORE_HASH_LEN);
     rq.cr_log_origin = w->w_log_origin;
     rq.cr_log_seq = w->w_log_seq;
-    rq.cr_dirsync = 1;
-    rq.cr_new_dir = w->w_new_dir;
     rc = store_commit(s, &rq);
     if (rc < 0)
         goto fail;
@@ -408,9 +536,10 @@ int store_put_finish(store_writer_t *w, store_stat_t *out)
         *out = rq.cr_rec.r_st;
     writer_end(w, WE_DONE);
     LOG_DEBUG("store.put.done",
-              "key=%s file=%016" PRIx64 " size=%" PRIu64 " version=%" PRIu64 ".%u replica=%d",
+              "key=%s file=%016" PRIx64 " inline=%d size=%" PRIu64 " version=%" PRIu64
+              ".%u replica=%d",
               log_kv_str(kbuf, sizeof(kbuf), w->w_rec.r_st.st_key, w->w_rec.r_st.st_klen), w->w_fid,
-              w->w_written, rq.cr_rec.r_st.st_version.sv_hlc,
+              w->w_rec.r_st.st_inline, w->w_written, rq.cr_rec.r_st.st_version.sv_hlc,
               (unsigned)rq.cr_rec.r_st.st_version.sv_origin, w->w_replica);
     writer_free(w);
     return FAILPOINT("store.commit.after");

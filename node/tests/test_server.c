@@ -216,6 +216,73 @@ START_TEST(test_follow_live_writer)
 }
 END_TEST
 
+/* One request on a fresh connection; returns the whole response (NUL-terminated). */
+static size_t roundtrip(const char *req, const void *body, size_t blen, char *buf, size_t cap)
+{
+    size_t len;
+    int fd = client_connect();
+
+    send_str(fd, req);
+    if (blen > 0)
+        ck_assert_int_eq(send(fd, body, blen, 0), (ssize_t)blen);
+    len = read_until(fd, buf, 0, cap - 1, cap);
+    buf[len] = '\0';
+    close(fd);
+    return len;
+}
+
+/* Small blobs are stored inline (no file): GET, ranges and HEAD of both kinds. */
+START_TEST(test_inline_and_file_reads)
+{
+    enum { BIG = 200 * 1024 };
+    uint8_t *big = malloc(BIG);
+    char *buf = malloc(BIG + 4096);
+    char req[256];
+    size_t len, off;
+
+    fill(big, BIG);
+    len = roundtrip("PUT /v1/blobs/small HTTP/1.1\r\nContent-Length: 11\r\n"
+                    "Connection: close\r\n\r\nhello world",
+                    NULL, 0, buf, BIG + 4096);
+    ck_assert_int_eq(strncmp(buf, "HTTP/1.1 201 ", 13), 0);
+    len = roundtrip("GET /v1/blobs/small HTTP/1.1\r\nConnection: close\r\n\r\n", NULL, 0, buf,
+                    BIG + 4096);
+    off = body_off(buf, len);
+    ck_assert_int_eq(strncmp(buf, "HTTP/1.1 200 ", 13), 0);
+    ck_assert_uint_eq(len - off, 11);
+    ck_assert_int_eq(memcmp(buf + off, "hello world", 11), 0);
+    len = roundtrip("GET /v1/blobs/small HTTP/1.1\r\nRange: bytes=6-\r\nConnection: close\r\n\r\n",
+                    NULL, 0, buf, BIG + 4096);
+    off = body_off(buf, len);
+    ck_assert_int_eq(strncmp(buf, "HTTP/1.1 206 ", 13), 0);
+    ck_assert_ptr_nonnull(strstr(buf, "Content-Range: bytes 6-10/11\r\n"));
+    ck_assert_uint_eq(len - off, 5);
+    ck_assert_int_eq(memcmp(buf + off, "world", 5), 0);
+    len = roundtrip("HEAD /v1/blobs/small HTTP/1.1\r\nConnection: close\r\n\r\n", NULL, 0, buf,
+                    BIG + 4096);
+    ck_assert_ptr_nonnull(strstr(buf, "Content-Length: 11\r\n"));
+    ck_assert_uint_eq(len, body_off(buf, len));
+
+    snprintf(req, sizeof(req),
+             "PUT /v1/blobs/big HTTP/1.1\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", BIG);
+    len = roundtrip(req, big, BIG, buf, BIG + 4096);
+    ck_assert_int_eq(strncmp(buf, "HTTP/1.1 201 ", 13), 0);
+    len = roundtrip("GET /v1/blobs/big HTTP/1.1\r\nConnection: close\r\n\r\n", NULL, 0, buf,
+                    BIG + 4096);
+    off = body_off(buf, len);
+    ck_assert_uint_eq(len - off, BIG);
+    ck_assert_int_eq(memcmp(buf + off, big, BIG), 0);
+    len = roundtrip("GET /v1/blobs/big HTTP/1.1\r\nRange: bytes=-1000\r\nConnection: close\r\n\r\n",
+                    NULL, 0, buf, BIG + 4096);
+    off = body_off(buf, len);
+    ck_assert_uint_eq(len - off, 1000);
+    ck_assert_int_eq(memcmp(buf + off, big + BIG - 1000, 1000), 0);
+    stop_server();
+    free(buf);
+    free(big);
+}
+END_TEST
+
 START_TEST(test_leftover_waits_then_503)
 {
     uint8_t content[1000];
@@ -285,6 +352,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_follow_live_writer);
+    tcase_add_test(tc, test_inline_and_file_reads);
     tcase_add_test(tc, test_leftover_waits_then_503);
     tcase_add_test(tc, test_stop_with_follower);
     suite_add_tcase(s, tc);

@@ -11,6 +11,9 @@
  *   - every blob file left on disk is referenced by a record (leftovers
  *     collected, superseded files collected);
  *   - new file ids are above every id that existed before the restart.
+ * The cells of small and empty blobs run twice: with inline blobs on (the
+ * default: the blob goes into LMDB with its record, store.write.synced and
+ * store.write.finalized are never reached) and off (file-backed).
  * Plus replicated writes killed mid-stream: the record is `receiving`, readers
  * never get bytes from the leftover, a re-delivery of the same version into a
  * fresh file is accepted and served, and the leftover is gone.
@@ -71,15 +74,22 @@ static void fill(uint8_t *p, size_t n, uint64_t seed)
     }
 }
 
-static store_t *open_store(const char *dir)
+/* inl: inline blobs on (the default threshold) or off. */
+static store_t *open_store_inl(const char *dir, int inl)
 {
     store_opts_t o = {0};
     o.so_dir = dir;
     o.so_node_id = 1;
+    o.so_inline_disable = !inl;
     store_t *s = NULL;
     int rc = store_open(&o, &s);
     ck_assert_msg(rc == 0, "store_open(%s): %s", dir, cairn_strerror(rc));
     return s;
+}
+
+static store_t *open_store(const char *dir)
+{
+    return open_store_inl(dir, 1);
 }
 
 /* Writes a whole local blob in CHUNK pieces; returns the rc of finish. */
@@ -135,7 +145,14 @@ static int read_all(store_t *s, const char *key, uint8_t **out, size_t *len, uin
         while (n + step.ss_len > cap)
             cap *= 2;
         buf = realloc(buf, cap);
-        ssize_t got = pread(step.ss_fd, buf + n, step.ss_len, (off_t)step.ss_off);
+        ssize_t got;
+        if (step.ss_mem != NULL) {
+            ck_assert_int_eq(step.ss_fd, -1);
+            memcpy(buf + n, step.ss_mem, step.ss_len);
+            got = (ssize_t)step.ss_len;
+        } else {
+            got = pread(step.ss_fd, buf + n, step.ss_len, (off_t)step.ss_off);
+        }
         ck_assert_int_eq(got, (ssize_t)step.ss_len);
         n += (size_t)got;
         store_read_consumed(r, (uint64_t)got);
@@ -271,12 +288,13 @@ typedef struct local_arg {
     const char *key;
     size_t size;
     uint64_t seed;
+    int inl;
 } local_arg_t;
 
 static void child_put(const char *dir, void *argp)
 {
     local_arg_t *a = argp;
-    store_t *s = open_store(dir);
+    store_t *s = open_store_inl(dir, a->inl);
     uint8_t *data = malloc(a->size ? a->size : 1);
     fill(data, a->size, a->seed);
     int rc = put_local(s, a->key, data, a->size, NULL);
@@ -287,19 +305,22 @@ static void child_put(const char *dir, void *argp)
 }
 
 /*
- * One cell of the matrix: case ci, blob size, overwrite or new key.
- * For "chunk" cases of small blobs crash@3 is never reached: such a cell
- * checks the child exited normally and the write is intact.
+ * One cell of the matrix: case ci, blob size, overwrite or new key, inline
+ * blobs on or off. For "chunk" cases of small blobs crash@3 is never
+ * reached, nor are the file-only failpoints (synced, finalized) by an
+ * inline write: such a cell checks the child exited normally and the
+ * write is intact.
  */
-static void run_local_case(size_t ci, size_t size, int overwrite)
+static void run_local_case(size_t ci, size_t size, int overwrite, int inl)
 {
     const crash_case_t *c = &cases[ci];
     char *dir = make_tmpdir();
     const char *key = "k/crash";
     const char *other = "k/other";
     const size_t old_size = 300 * 1024 + 7;
+    int is_inline = inl && size <= STORE_INLINE_DEFAULT;
 
-    store_t *s = open_store(dir);
+    store_t *s = open_store_inl(dir, inl);
     uint8_t *old = malloc(old_size);
     fill(old, old_size, 11);
     ck_assert_int_eq(put_local(s, other, old, old_size, NULL), 0);
@@ -308,7 +329,7 @@ static void run_local_case(size_t ci, size_t size, int overwrite)
     free(old);
     store_close(s);
 
-    local_arg_t a = {key, size, 42};
+    local_arg_t a = {key, size, 42, inl};
     int status = run_child(c->failpoint, child_put, dir, &a);
     size_t nchunks = size / CHUNK + (size % CHUNK ? 1 : 0);
     int reachable = !(c->needs_overwrite && !overwrite);
@@ -317,6 +338,9 @@ static void run_local_case(size_t ci, size_t size, int overwrite)
         if (nchunks < hits_needed)
             reachable = 0;
     }
+    if (is_inline && (strstr(c->failpoint, "store.write.synced") ||
+                      strstr(c->failpoint, "store.write.finalized")))
+        reachable = 0;
     if (reachable)
         ck_assert_msg(killed(status), "%s size=%zu overwrite=%d: child was not killed (status %d)",
                       c->failpoint, size, overwrite, status);
@@ -328,11 +352,15 @@ static void run_local_case(size_t ci, size_t size, int overwrite)
     size_t nbefore = scan_blob_ids(dir, before, MAX_FILES);
     uint64_t hw = max_id(before, nbefore);
 
-    s = open_store(dir);
+    s = open_store_inl(dir, inl);
     int new_visible = !reachable || c->committed;
-    if (new_visible)
+    if (new_visible) {
         assert_content(s, key, 42, size);
-    else if (overwrite)
+        store_stat_t vst;
+        ck_assert_int_eq(store_stat(s, key, strlen(key), 0, &vst), 0);
+        ck_assert_int_eq(vst.st_inline, is_inline);
+        ck_assert(is_inline ? vst.st_file_id == 0 : vst.st_file_id != 0);
+    } else if (overwrite)
         assert_content(s, key, 11, old_size);
     else {
         store_stat_t st;
@@ -346,52 +374,56 @@ static void run_local_case(size_t ci, size_t size, int overwrite)
     const char *keys[] = {key, other};
     assert_only_referenced(s, dir, keys, 2);
 
-    /* A new write gets an id above every id that was ever on disk. */
+    /* A new (file-backed) write gets an id above every id that was ever on disk. */
     store_stat_t st;
-    uint8_t small[10];
-    fill(small, sizeof small, 5);
-    ck_assert_int_eq(put_local(s, "k/after", small, sizeof small, &st), 0);
+    size_t after_size = inl ? STORE_INLINE_DEFAULT + 10 : 10;
+    uint8_t *small = malloc(after_size);
+    fill(small, after_size, 5);
+    ck_assert_int_eq(put_local(s, "k/after", small, after_size, &st), 0);
+    free(small);
+    ck_assert_int_eq(st.st_inline, 0);
     ck_assert_msg(st.st_file_id > hw, "new file id %llu not above old max %llu",
                   (unsigned long long)st.st_file_id, (unsigned long long)hw);
     store_close(s);
 
     /* A clean reopen keeps everything. */
-    s = open_store(dir);
+    s = open_store_inl(dir, inl);
     if (new_visible)
         assert_content(s, key, 42, size);
-    assert_content(s, "k/after", 5, sizeof small);
+    assert_content(s, "k/after", 5, after_size);
     store_close(s);
     rm_rf(dir);
     free(dir);
 }
 
+/* Loop index: cells 0..NCASES-1 with inline on, NCASES..2*NCASES-1 off. */
 START_TEST(test_local_small_new)
 {
-    run_local_case((size_t)_i, 4096, 0);
+    run_local_case((size_t)_i % NCASES, 4096, 0, _i < (int)NCASES);
 }
 END_TEST
 
 START_TEST(test_local_small_overwrite)
 {
-    run_local_case((size_t)_i, 4096, 1);
+    run_local_case((size_t)_i % NCASES, 4096, 1, _i < (int)NCASES);
 }
 END_TEST
 
 START_TEST(test_local_big_new)
 {
-    run_local_case((size_t)_i, 3 * 1024 * 1024 + 123, 0);
+    run_local_case((size_t)_i, 3 * 1024 * 1024 + 123, 0, 1);
 }
 END_TEST
 
 START_TEST(test_local_big_overwrite)
 {
-    run_local_case((size_t)_i, 3 * 1024 * 1024 + 123, 1);
+    run_local_case((size_t)_i, 3 * 1024 * 1024 + 123, 1, 1);
 }
 END_TEST
 
 START_TEST(test_local_empty_new)
 {
-    run_local_case((size_t)_i, 0, 0);
+    run_local_case((size_t)_i % NCASES, 0, 0, _i < (int)NCASES);
 }
 END_TEST
 
@@ -723,11 +755,11 @@ static Suite *crash_suite(void)
     Suite *su = suite_create("storage-crash");
     TCase *tc = tcase_create("local");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, test_local_small_new, 0, NCASES);
-    tcase_add_loop_test(tc, test_local_small_overwrite, 0, NCASES);
+    tcase_add_loop_test(tc, test_local_small_new, 0, 2 * NCASES);
+    tcase_add_loop_test(tc, test_local_small_overwrite, 0, 2 * NCASES);
     tcase_add_loop_test(tc, test_local_big_new, 0, NCASES);
     tcase_add_loop_test(tc, test_local_big_overwrite, 0, NCASES);
-    tcase_add_loop_test(tc, test_local_empty_new, 0, NCASES);
+    tcase_add_loop_test(tc, test_local_empty_new, 0, 2 * NCASES);
     suite_add_tcase(su, tc);
 
     tc = tcase_create("replica");

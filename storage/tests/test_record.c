@@ -41,6 +41,7 @@ static void assert_records_eq(const record_t *a, const record_t *b)
     ck_assert_mem_eq(a->r_st.st_hash, b->r_st.st_hash, STORE_HASH_LEN);
     ck_assert_str_eq(a->r_st.st_ctype, b->r_st.st_ctype);
     ck_assert(a->r_prev_file == b->r_prev_file);
+    ck_assert_int_eq(a->r_st.st_inline, b->r_st.st_inline);
 }
 
 static void roundtrip(const record_t *r)
@@ -158,8 +159,6 @@ START_TEST(test_encode_rejects_invalid)
     ck_assert_int_eq(record_encode(&r, buf, sizeof(buf)), CAIRN_EINVAL);
 }
 END_TEST
-
-/* ---------------------------------------------------------- hand-built input */
 
 typedef enum { F_OMIT, F_UINT, F_NEG, F_BIN, F_STR, F_BOOL, F_FLOAT, F_NIL, F_ARRAY } fkind_t;
 
@@ -312,6 +311,13 @@ static const rcase_t rcases[] = {
     {{"t", F_STR, 0, big, 256}, 0, 0},
     {{"t", F_STR, 0, "te\0xt", 5}, 0, 0},
     {{"f", F_UINT, 9, NULL, 0}, 0, 1}, /* tombstone with a file id */
+    /* the inline flag: only on complete records without files (test_inline_codec) */
+    {{"i", F_UINT, 0, NULL, 0}, 1, 0}, /* explicit "not inline" */
+    {{"i", F_UINT, 1, NULL, 0}, 0, 0}, /* names file 9 and prev 5 */
+    {{"i", F_UINT, 1, NULL, 0}, 0, 1}, /* tombstone */
+    {{"i", F_UINT, 2, NULL, 0}, 0, 0},
+    {{"i", F_BOOL, 0, NULL, 0}, 0, 0},
+    {{"i", F_NEG, 1, NULL, 0}, 0, 0},
 };
 
 START_TEST(test_decode_table)
@@ -338,6 +344,69 @@ START_TEST(test_decode_table)
         ck_assert_uint_eq(strlen(r.r_st.st_ctype) <= STORE_CTYPE_MAX, 1);
     }
     msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+/* Inline records: round trip, and every invariant enforced both ways. */
+START_TEST(test_inline_codec)
+{
+    field_t ok[] = {
+        {"k", F_BIN, 0, "key", 3},   {"v", F_UINT, 77, NULL, 0},
+        {"o", F_UINT, 2, NULL, 0},   {"s", F_UINT, STORE_COMPLETE, NULL, 0},
+        {"f", F_UINT, 0, NULL, 0},   {"z", F_UINT, STORE_INLINE_LIMIT, NULL, 0},
+        {"h", F_BIN, 0, hash16, 16}, {"i", F_UINT, 1, NULL, 0},
+    };
+    static const field_t bad[] = {
+        {"s", F_UINT, STORE_RECEIVING, NULL, 0},
+        {"f", F_UINT, 1, NULL, 0},
+        {"p", F_UINT, 1, NULL, 0},
+        {"z", F_UINT, STORE_INLINE_LIMIT + 1, NULL, 0},
+    };
+    uint8_t buf[RECORD_ENC_MAX];
+    msgpack_sbuffer sb;
+    record_t r, back;
+    int n;
+
+    sample_record(&r, STORE_COMPLETE);
+    r.r_st.st_file_id = 0;
+    r.r_st.st_size = 1000;
+    r.r_st.st_inline = 1;
+    roundtrip(&r);
+    n = record_encode(&r, buf, sizeof(buf));
+    ck_assert_int_eq(record_decode(buf, (size_t)n, &back), 0);
+    ck_assert_int_eq(back.r_st.st_inline, 1);
+    r.r_st.st_size = 0;
+    roundtrip(&r);
+
+    /* encode refuses what decode would refuse */
+    r.r_st.st_inline = 2;
+    ck_assert_int_eq(record_encode(&r, buf, sizeof(buf)), CAIRN_EINVAL);
+    r.r_st.st_inline = 1;
+    r.r_st.st_file_id = 7;
+    ck_assert_int_eq(record_encode(&r, buf, sizeof(buf)), CAIRN_EINVAL);
+    r.r_st.st_file_id = 0;
+    r.r_st.st_state = STORE_RECEIVING;
+    ck_assert_int_eq(record_encode(&r, buf, sizeof(buf)), CAIRN_EINVAL);
+    r.r_st.st_state = STORE_TOMBSTONE;
+    ck_assert_int_eq(record_encode(&r, buf, sizeof(buf)), CAIRN_EINVAL);
+    r.r_st.st_state = STORE_COMPLETE;
+    r.r_prev_file = 3;
+    ck_assert_int_eq(record_encode(&r, buf, sizeof(buf)), CAIRN_EINVAL);
+    r.r_prev_file = 0;
+    r.r_st.st_size = STORE_INLINE_LIMIT + 1;
+    ck_assert_int_eq(record_encode(&r, buf, sizeof(buf)), CAIRN_EINVAL);
+
+    /* decode: the well-formed map, then each invariant broken in turn */
+    build(ok, sizeof(ok) / sizeof(ok[0]), NULL, &sb);
+    ck_assert_int_eq(record_decode(sb.data, sb.size, &back), 0);
+    ck_assert_int_eq(back.r_st.st_inline, 1);
+    ck_assert_uint_eq(back.r_st.st_file_id, 0);
+    msgpack_sbuffer_destroy(&sb);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        build(ok, sizeof(ok) / sizeof(ok[0]), &bad[i], &sb);
+        ck_assert_msg(record_decode(sb.data, sb.size, &back) == CAIRN_ECORRUPT, "bad case %zu", i);
+        msgpack_sbuffer_destroy(&sb);
+    }
 }
 END_TEST
 
@@ -655,6 +724,7 @@ static Suite *record_suite(void)
     tcase_add_loop_test(tc, test_encode_rejects_invalid, 0, 9);
     tcase_add_loop_test(tc, test_decode_table, 0, (int)(sizeof(rcases) / sizeof(rcases[0])));
     tcase_add_test(tc, test_decode_fields_land);
+    tcase_add_test(tc, test_inline_codec);
     tcase_add_test(tc, test_decode_bad_shapes);
     tcase_add_loop_test(tc, test_decode_every_truncation, STORE_COMPLETE, STORE_TOMBSTONE + 1);
     tcase_add_test(tc, test_fuzz);

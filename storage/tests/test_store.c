@@ -3,6 +3,9 @@
  * wins, conditional writes, the read algorithm (following live writers,
  * re-resolving past leftovers, repair), GC, recovery, map growth, group
  * commit and limits. Multi-process crash cells live in test_crash.c.
+ * Every store here is opened with inline blobs off: this suite tests the
+ * file-backed path (files, fsyncs, file ids); test_inline.c covers inline
+ * blobs and their interplay with files.
  */
 #include <check.h>
 #include <errno.h>
@@ -104,6 +107,7 @@ static store_t *open_with_repairs(repairs_t *rp)
 
     memset(&o, 0, sizeof(o));
     o.so_node_id = 1;
+    o.so_inline_disable = 1;
     o.so_repair = on_repair;
     o.so_repair_arg = rp;
     return ut_open(dir, &o);
@@ -998,6 +1002,7 @@ START_TEST(test_defining_scenario)
         memset(&o, 0, sizeof(o));
         o.so_dir = dir;
         o.so_node_id = 1;
+        o.so_inline_disable = 1;
         if (store_open(&o, &cs) < 0 || failpoints_configure("store.write.chunk=crash@3") < 0)
             _exit(2);
         ut_put_replica(cs, "blob", d, len, v, NULL);
@@ -1123,6 +1128,7 @@ static void child_crash_mid_write(const uint8_t *big, size_t len)
     memset(&o, 0, sizeof(o));
     o.so_dir = dir;
     o.so_node_id = 1;
+    o.so_inline_disable = 1;
     if (store_open(&o, &cs) < 0)
         _exit(2);
     if (ut_put_local(cs, "c", "ccc", 3, NULL) != 0)
@@ -1205,6 +1211,7 @@ START_TEST(test_file_ids_never_reused)
                 memset(&o, 0, sizeof(o));
                 o.so_dir = dir;
                 o.so_node_id = 1;
+                o.so_inline_disable = 1;
                 if (store_open(&o, &cs) < 0 || ut_put_local(cs, "u", "u", 1, &st) < 0)
                     _exit(2);
                 _exit(st.st_file_id > last ? 0 : 1);
@@ -1239,6 +1246,7 @@ START_TEST(test_map_growth)
 
     memset(&o, 0, sizeof(o));
     o.so_node_id = 1;
+    o.so_inline_disable = 1;
     o.so_map_size = 256 * 1024;
     o.so_map_size_max = 64 << 20;
     s = ut_open(dir, &o);
@@ -1270,6 +1278,7 @@ START_TEST(test_map_full_enospc)
 
     memset(&o, 0, sizeof(o));
     o.so_node_id = 1;
+    o.so_inline_disable = 1;
     o.so_map_size = 128 * 1024;
     o.so_map_size_max = 512 * 1024;
     s = ut_open(dir, &o);
@@ -1326,6 +1335,7 @@ static store_stats_t run_group(unsigned batch_max, int nthreads, int per_thread)
 
     memset(&o, 0, sizeof(o));
     o.so_node_id = 1;
+    o.so_inline_disable = 1;
     o.so_commit_batch_max = batch_max;
     s = ut_open(dir, &o);
     /* Reserve file ids first so the measured batches are only puts. */
@@ -1352,6 +1362,60 @@ static store_stats_t run_group(unsigned batch_max, int nthreads, int per_thread)
     after.ss_commit_txns -= before.ss_commit_txns;
     return after;
 }
+
+/* Concurrent overwrites of one key: every superseded file is collected,
+ * including one whose writer had committed but not yet returned when the
+ * next version superseded it. */
+typedef struct ow_thread {
+    store_t *ot_s;
+    int ot_id;
+    int ot_failures;
+} ow_thread_t;
+
+static void *overwriter(void *arg)
+{
+    ow_thread_t *t = arg;
+    uint8_t data[2048];
+
+    ut_fill(data, sizeof(data), (uint64_t)t->ot_id);
+    for (int i = 0; i < 150; i++) {
+        if (ut_put_local(t->ot_s, "hot", data, sizeof(data), NULL) != 0)
+            t->ot_failures++;
+    }
+    return NULL;
+}
+
+START_TEST(test_concurrent_overwrites_collect)
+{
+    store_t *s = ut_open(dir, NULL);
+    pthread_t th[6];
+    ow_thread_t t[6];
+    uint64_t ids[64];
+    store_stat_t st;
+
+    for (int i = 0; i < 6; i++) {
+        t[i] = (ow_thread_t){s, i, 0};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, overwriter, &t[i]), 0);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(t[i].ot_failures, 0);
+    }
+    /* A file superseded in the last batch while its writer was still
+     * returning is unlinked by the next commit: make one. */
+    ck_assert_int_eq(ut_put_local(s, "other", "o", 1, NULL), 0);
+    ck_assert_int_eq(store_stat(s, "hot", 3, 0, &st), 0);
+    ck_assert_uint_eq(ut_scan_files(dir, ids, 64), 2);
+    ck_assert(ut_file_exists(dir, st.st_file_id));
+    ck_assert_uint_eq(stats(s).ss_files_collected, 6 * 150 - 1);
+    store_close(s);
+    /* ... and nothing is left for recovery to find either. */
+    s = ut_open(dir, NULL);
+    ck_assert_uint_eq(ut_scan_files(dir, ids, 64), 2);
+    ck_assert_uint_eq(stats(s).ss_leftovers_removed, 0);
+    store_close(s);
+}
+END_TEST
 
 START_TEST(test_group_commit)
 {
@@ -1381,6 +1445,7 @@ START_TEST(test_max_blob_size)
 
     memset(&o, 0, sizeof(o));
     o.so_node_id = 1;
+    o.so_inline_disable = 1;
     o.so_max_blob_size = 1000;
     s = ut_open(dir, &o);
     memset(&po, 0, sizeof(po));
@@ -1460,6 +1525,7 @@ START_TEST(test_lock_same_process)
     memset(&o, 0, sizeof(o));
     o.so_dir = dir;
     o.so_node_id = 1;
+    o.so_inline_disable = 1;
     ck_assert_int_eq(store_open(&o, &s2), CAIRN_ELOCKED);
     ck_assert_ptr_null(s2);
     store_close(s);
@@ -1534,6 +1600,7 @@ START_TEST(test_log_and_cursors)
 
     memset(&o, 0, sizeof(o));
     o.so_node_id = 1;
+    o.so_inline_disable = 1;
     o.so_log_changes = 1;
     s = ut_open(dir, &o);
     ck_assert_int_eq(ut_put_local(s, "a", "a", 1, NULL), 0);
@@ -1598,6 +1665,7 @@ START_TEST(test_clock_ceiling)
 
     memset(&o, 0, sizeof(o));
     o.so_node_id = 1;
+    o.so_inline_disable = 1;
     s = ut_open(dir, &o);
     ck_assert_int_eq(ut_put_local(s, "k", "1", 1, &st1), 0);
     store_close(s);
@@ -1660,6 +1728,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_map_growth);
     tcase_add_test(tc, test_map_full_enospc);
     tcase_add_test(tc, test_group_commit);
+    tcase_add_test(tc, test_concurrent_overwrites_collect);
     tcase_add_test(tc, test_max_blob_size);
     tcase_add_test(tc, test_fsync_failure_sticky);
     suite_add_tcase(su, tc);

@@ -65,6 +65,7 @@ store_t *ut_open(const char *dir, const store_opts_t *base)
     } else {
         memset(&o, 0, sizeof(o));
         o.so_node_id = 1;
+        o.so_inline_disable = 1;
     }
     o.so_dir = dir;
     rc = store_open(&o, &s);
@@ -132,6 +133,17 @@ int ut_put_replica(store_t *s, const char *key, const void *data, size_t len, st
     return store_put_finish(w, out);
 }
 
+ssize_t ut_step_copy(const store_step_t *step, void *dst)
+{
+    if (step->ss_mem != NULL) {
+        ck_assert_int_eq(step->ss_fd, -1);
+        memcpy(dst, step->ss_mem, (size_t)step->ss_len);
+        return (ssize_t)step->ss_len;
+    }
+    ck_assert_int_ge(step->ss_fd, 0);
+    return pread(step->ss_fd, dst, (size_t)step->ss_len, (off_t)step->ss_off);
+}
+
 int ut_read_all(store_t *s, const char *key, uint64_t deadline_ms, uint8_t **out, size_t *len,
                 store_stat_t *st)
 {
@@ -166,7 +178,7 @@ int ut_read_all(store_t *s, const char *key, uint64_t deadline_ms, uint8_t **out
             cap *= 2;
         buf = realloc(buf, cap);
         ck_assert_ptr_nonnull(buf);
-        got = pread(step.ss_fd, buf + n, (size_t)step.ss_len, (off_t)step.ss_off);
+        got = ut_step_copy(&step, buf + n);
         ck_assert_int_eq(got, (ssize_t)step.ss_len);
         n += (size_t)got;
         store_read_consumed(r, (uint64_t)got);

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "storage/store.h"
 
@@ -18,7 +19,9 @@ void ut_rm_rf(const char *dir);
 /* Deterministic bytes for (seed, n). */
 void ut_fill(uint8_t *p, size_t n, uint64_t seed);
 
-/* Opens a store in dir with node id 1, or with *base (so_dir replaced). */
+/* Opens a store in dir with node id 1 and inline blobs off (every write
+ * file-backed: what the suites that test file mechanics need), or with
+ * *base (so_dir replaced). */
 store_t *ut_open(const char *dir, const store_opts_t *base);
 
 /* Whole local put in 64 KiB chunks; aborts on a write error. */
@@ -26,6 +29,10 @@ int ut_put_local(store_t *s, const char *key, const void *data, size_t len, stor
 /* Whole replica put of version v (hash computed from data). */
 int ut_put_replica(store_t *s, const char *key, const void *data, size_t len, store_version_t v,
                    store_stat_t *out);
+
+/* Copies the bytes of a DATA step (inline memory or file) into dst;
+ * returns the count read (pread's result for a file). */
+ssize_t ut_step_copy(const store_step_t *step, void *dst);
 
 /*
  * Reads the current version of key through the reader state machine,
