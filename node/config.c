@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "storage/store.h"
 #include "common/error.h"
 #include "storage/fileio.h"
 
@@ -34,6 +35,8 @@ static const char usage_text[] =
     "  --secret-file FILE        shared cluster secret (required with --peer)\n"
     "  --durability LEVEL        default durability: local | majority | all (default majority)\n"
     "  --max-blob-size BYTES     largest accepted blob, suffixes K M G T (default 5G)\n"
+    "  --inline-max BYTES        blobs up to BYTES are kept inside LMDB, no file of their own;\n"
+    "                            0 turns inlining off (default 64K, at most 1M)\n"
     "  --api-token-file FILE     /v1/ routes require Authorization: Bearer TOKEN\n"
     "  --log-level LEVEL         error | warn | info | debug (default info)\n"
     "  --max-connections N       open HTTP connections at most (default 1024)\n"
@@ -105,6 +108,7 @@ void config_defaults(node_config_t *cfg)
     cfg->nc_idle_timeout_s = 60;
     cfg->nc_read_timeout_s = 30;
     cfg->nc_io_threads = 8;
+    cfg->nc_inline_max = STORE_INLINE_DEFAULT;
     cfg->nc_shutdown_timeout_s = 10;
 }
 
@@ -247,6 +251,13 @@ int config_set(node_config_t *cfg, const char *name, const char *value, int from
             return CAIRN_EINVAL;
         }
         cfg->nc_max_blob_size = size;
+    } else if (strcmp(name, "inline-max") == 0) {
+        if (conf_parse_size(value, &size) < 0 || size > STORE_INLINE_LIMIT) {
+            seterr(err, errlen, "inline-max: expected a size from 0 to 1M such as 0, 16K, 64K, got '%s'",
+                   value);
+            return CAIRN_EINVAL;
+        }
+        cfg->nc_inline_max = size;
     } else if (strcmp(name, "log-level") == 0) {
         if (log_level_parse(value, &cfg->nc_log_level) < 0) {
             seterr(err, errlen, "log-level: expected error, warn, info or debug, got '%s'", value);

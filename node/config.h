@@ -40,6 +40,7 @@ typedef struct node_config {
     char *nc_config_file;    /* owned, NULL when not given */
     durability_t nc_durability;
     uint64_t nc_max_blob_size;
+    uint64_t nc_inline_max; /* 0: inlining off */
     log_level_t nc_log_level;
     unsigned nc_max_connections;
     unsigned nc_header_timeout_s;

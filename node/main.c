@@ -16,7 +16,9 @@
 #include <uv.h>
 
 #include "common/error.h"
+#include "common/conf.h"
 #include "common/failpoint.h"
+#include "common/hlc.h"
 #include "common/log.h"
 #include "node/config.h"
 #include "node/server.h"
@@ -53,6 +55,24 @@ static void die(int status, const char *msg)
 {
     fprintf(stderr, "cairnd: error: %s\n", msg);
     exit(status);
+}
+
+/*
+ * CAIRN_CLOCK_SKEW_MS (signed milliseconds) offsets this node's HLC physical
+ * clock, for clock-skew tests (cairn-harness). Applied before the first
+ * version is issued; a malformed value is refused at start.
+ */
+static void apply_clock_skew(store_t *store)
+{
+    const char *v = getenv("CAIRN_CLOCK_SKEW_MS");
+    long long ms;
+
+    if (v == NULL || *v == '\0')
+        return;
+    if (conf_parse_int(v, -86400000LL, 86400000LL, &ms) < 0)
+        die(2, "CAIRN_CLOCK_SKEW_MS: expected signed milliseconds within one day");
+    hlc_set_offset_ms(store_clock(store), (int64_t)ms);
+    LOG_WARN("node.clock_skew", "offset_ms=%lld", ms);
 }
 
 int main(int argc, char **argv)
@@ -114,6 +134,8 @@ int main(int argc, char **argv)
     so.so_dir = cfg.nc_data;
     so.so_node_id = cfg.nc_node_id;
     so.so_max_blob_size = cfg.nc_max_blob_size;
+    so.so_inline_max = cfg.nc_inline_max;
+    so.so_inline_disable = cfg.nc_inline_max == 0;
     so.so_log_changes = cfg.nc_npeers > 0; /* the replication log feeds peers */
     so.so_repair = server_repair_cb;
     so.so_repair_arg = &sv;
@@ -128,6 +150,7 @@ int main(int argc, char **argv)
                  cairn_strerror(rc));
         die(1, err);
     }
+    apply_clock_skew(store);
 
     rc = server_start(&sv, store);
     if (rc < 0) {

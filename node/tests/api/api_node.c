@@ -132,6 +132,12 @@ void api_node_init(api_node_t *n)
     n->an_reg = reg_alloc(n->an_base);
 }
 
+void api_node_files_only(api_node_t *n)
+{
+    api_node_arg(n, "--inline-max");
+    api_node_arg(n, "0");
+}
+
 void api_node_arg(api_node_t *n, const char *arg)
 {
     ck_assert(n->an_nargs < API_NODE_MAX_ARGS);

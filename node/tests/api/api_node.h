@@ -38,6 +38,10 @@ typedef struct api_node {
 /* Prepares n with a fresh base directory; no process yet. */
 void api_node_init(api_node_t *n);
 
+/* Turns inlining off (--inline-max 0) so every blob has a .blob file: for
+ * tests that count or damage blob files. */
+void api_node_files_only(api_node_t *n);
+
 /* Adds one extra command-line argument (copied) for every later start. */
 void api_node_arg(api_node_t *n, const char *arg);
 

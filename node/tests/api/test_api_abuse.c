@@ -67,6 +67,7 @@ START_TEST(test_cut_uploads)
     api_node_t n;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     seed_blobs(&n);
     api_expect_blob_files(&n, 2, 5000);
@@ -110,6 +111,7 @@ START_TEST(test_slow_reader)
     int sanitized;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     seed_blobs(&n);
     api_must_put_gen(&n, "big", 3, size);
@@ -180,6 +182,7 @@ START_TEST(test_many_idle_connections)
 
     api_raise_nofile(4096);
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     seed_blobs(&n);
     api_expect_blob_files(&n, 2, 5000);
@@ -246,6 +249,7 @@ START_TEST(test_max_connections)
     int rc;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_arg(&n, "--max-connections");
     api_node_arg(&n, "8");
     api_node_start(&n);
@@ -293,6 +297,7 @@ START_TEST(test_timeouts)
     uint64_t t0, el;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_arg(&n, "--header-timeout");
     api_node_arg(&n, "1");
     api_node_arg(&n, "--idle-timeout");
@@ -386,6 +391,7 @@ START_TEST(test_pipelined_flood)
     api_resp_t r;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     seed_blobs(&n);
     ck_assert_int_eq(api_proc_mem(n.an_pid, &rss0, &hwm0), 0);

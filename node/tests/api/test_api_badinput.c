@@ -91,6 +91,7 @@ START_TEST(test_garbage)
     uint8_t junk[4096];
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     seed_blobs(&n);
     for (uint64_t s = 0; s < 5; s++) {
@@ -129,6 +130,7 @@ START_TEST(test_bad_request_lines)
     api_node_t n;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     seed_blobs(&n);
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
@@ -154,6 +156,7 @@ START_TEST(test_huge_header)
     size_t o;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     seed_blobs(&n);
     /* One 64 KiB header value. */
@@ -204,6 +207,7 @@ START_TEST(test_framing_conflicts)
     api_node_t n;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     seed_blobs(&n);
     expect_status(&n, "Content-Length with Transfer-Encoding",
@@ -271,6 +275,7 @@ START_TEST(test_odd_but_valid)
     api_resp_t r;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     seed_blobs(&n);
     /* GET with a Content-Length body followed by a second request: the
@@ -347,6 +352,7 @@ START_TEST(test_trailer_bounded)
     api_node_t n;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     seed_blobs(&n);
     expect_bounded(&n, "trailer section",
@@ -365,6 +371,7 @@ START_TEST(test_chunk_extension_bounded)
     api_node_t n;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     seed_blobs(&n);
     expect_bounded(&n, "chunk extension",

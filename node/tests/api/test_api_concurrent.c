@@ -224,6 +224,7 @@ START_TEST(test_readers_and_writers)
     api_node_t n;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     memset(&sh, 0, sizeof(sh));
     sh.sh_node = &n;
@@ -266,6 +267,7 @@ START_TEST(test_slow_read_across_overwrite)
     int rc;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     api_must_put_gen(&n, "slow", 1, size);
     ck_assert_int_eq(api_conn_open(&c, n.an_port, 16384), 0);

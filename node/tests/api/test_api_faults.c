@@ -21,6 +21,7 @@
 static void start_with_faults(api_node_t *n, const char *failpoints)
 {
     api_node_init(n);
+    api_node_files_only(n);
     api_node_start(n);
     api_must_put_gen(n, "seed/a", 1, 100000);
     api_must_put_gen(n, "seed/b", 2, 10);
@@ -177,6 +178,7 @@ START_TEST(test_missing_file)
     const api_json_t *v;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_arg(&n, "--read-timeout");
     api_node_arg(&n, "1");
     api_node_start(&n);
@@ -228,6 +230,7 @@ START_TEST(test_bad_failpoints_refused)
     pid_t pid;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_failpoints(&n, "store.write.chunk=explode");
     api_pick_ports(&port, &peer);
     pid = api_node_spawn_raw(&n, n.an_data, port, peer, n.an_log);

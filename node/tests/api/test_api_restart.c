@@ -113,6 +113,7 @@ static void restart_round(int sig)
     int status = 0;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     write_all(&n, blobs, nb);
     before = api_must_list(&n, NULL);
@@ -167,6 +168,7 @@ START_TEST(test_sigkill_right_after_ack)
     api_node_t n;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     for (int round = 0; round < 5; round++) {
         char key[32];
@@ -190,6 +192,7 @@ START_TEST(test_sigkill_during_upload)
     char extra[64];
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     api_must_put_gen(&n, "keep/a", 1, 300000);
     api_must_put_gen(&n, "keep/b", 2, 10);
@@ -228,6 +231,7 @@ START_TEST(test_second_instance_refused)
     char log2[256];
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_start(&n);
     api_must_put(&n, "locked", "mine", 4);
 
@@ -281,6 +285,7 @@ START_TEST(test_graceful_shutdown)
     uint64_t t0;
 
     api_node_init(&n);
+    api_node_files_only(&n);
     api_node_arg(&n, "--shutdown-timeout");
     api_node_arg(&n, "3");
     api_node_start(&n);
