@@ -8,7 +8,10 @@
  * version supersedes it meanwhile. The content hash is not checked by the
  * store on reads, so the sender computes it over what it sends and compares
  * at the end: a mismatch means this node's copy is damaged and the stream is
- * aborted instead of ended (the receiver never commits it).
+ * aborted instead of ended (the receiver never commits it). The copy is
+ * then marked damaged in the store (store_report_damaged(), here on the
+ * pool thread), so this node's own reads stop serving it and a repair
+ * replaces it; a marked copy is not opened again (CAIRN_ECORRUPT).
  *
  * Every function here blocks on disk: pool threads only.
  */
@@ -49,15 +52,21 @@ int repl__bsrc_open(store_t *s, bsrc_t *b, const char *key, size_t klen,
             return BSRC_DELETED;
         return BSRC_SUPERSEDED;
     }
-    if (b->bs_st.st_state != STORE_COMPLETE) {
+    if (b->bs_st.st_state != STORE_COMPLETE || b->bs_st.st_damaged) {
         c = store_version_cmp(&b->bs_st.st_version, exact != NULL ? exact : min);
-        return (exact != NULL && c > 0) || (exact == NULL && c < 0) ? BSRC_SUPERSEDED : BSRC_HOLD;
+        if ((exact != NULL && c > 0) || (exact == NULL && c < 0))
+            return BSRC_SUPERSEDED;
+        /* A copy marked damaged fails as its hash did when it was found. */
+        return b->bs_st.st_damaged && c >= 0 ? CAIRN_ECORRUPT : BSRC_HOLD;
     }
     memset(&ro, 0, sizeof(ro));
     ro.ro_deadline_ms = store_mono_ms();
     rc = store_read_open(s, key, klen, &ro, &b->bs_reader, &b->bs_st);
     if (rc == CAIRN_ENOTFOUND)
         return BSRC_SUPERSEDED; /* deleted meanwhile */
+    /* Inline bytes failing their hash: the store re-checks and marks them. */
+    if (rc == CAIRN_ECORRUPT)
+        (void)store_report_damaged(s, key, klen, 0);
     if (rc < 0)
         return rc;
     rc = store_read_next(b->bs_reader, &step);
@@ -123,10 +132,13 @@ static ssize_t pread_full(int fd, uint8_t *p, size_t n, uint64_t off)
 
 /*
  * See sync_int.h. A file shorter than its step promised is CAIRN_ECORRUPT
- * (treated like a hash mismatch by the callers).
+ * (treated like a hash mismatch by the callers). Either is reported to the
+ * store as a damaged copy (store_read_report_damaged(): a no-op when the
+ * record moved on to another copy meanwhile).
  */
 int repl__bsrc_read(bsrc_t *b)
 {
+    int was_eof = b->bs_eof;
     int rc;
 
     b->bs_len = 0;
@@ -157,8 +169,10 @@ int repl__bsrc_read(bsrc_t *b)
         }
         if (got < 0)
             return (int)got;
-        if ((size_t)got < n)
+        if ((size_t)got < n) {
+            (void)store_read_report_damaged(b->bs_reader);
             return CAIRN_ECORRUPT;
+        }
         store_read_consumed(b->bs_reader, (uint64_t)got);
         /* The step is borrowed until the next store_read_* call (consumed
          * is one): ask for a fresh step for the next piece. */
@@ -168,6 +182,10 @@ int repl__bsrc_read(bsrc_t *b)
     }
     if (b->bs_len > 0)
         (void)XXH3_128bits_update(b->bs_xs, b->bs_buf, b->bs_len);
+    /* The whole copy was read: a mismatch is reported here, off the loop
+     * (the caller's own repl__bsrc_verify() then aborts the stream). */
+    if (b->bs_eof && !was_eof && repl__bsrc_verify(b) < 0)
+        (void)store_read_report_damaged(b->bs_reader);
     return 0;
 }
 

@@ -140,8 +140,9 @@ static void count_rec(cbatch_t *b, const record_t *r, int sign)
 /*
  * Writes nr as the record of enc (replacing old, which may be NULL) and
  * keeps the derived state in step: counters, tombstone index, repair
- * entry (present exactly while the record is `receiving`, or when a read
- * or recovery found its file damaged), the inline bytes of an old inline
+ * entry (present exactly while the record is `receiving` or marked
+ * damaged, or when a read or recovery found its file not whole), the
+ * inline bytes of an old inline
  * version (removed unless nr is inline too: then the caller overwrites
  * them), changed-key list. Encoding is checked before anything is
  * written: CAIRN_EINVAL then means nothing changed. Other returns are
@@ -190,7 +191,7 @@ static int rec_put(cbatch_t *b, const uint8_t *enc, size_t elen, const record_t 
         if (rc != 0)
             return rc;
     }
-    if (nr->r_st.st_state == STORE_RECEIVING) {
+    if (nr->r_st.st_state == STORE_RECEIVING || nr->r_st.st_damaged) {
         u64_to_be(nr->r_st.st_file_id, fid);
         v.mv_size = 8;
         v.mv_data = fid;
@@ -368,6 +369,7 @@ static int apply_begin(cbatch_t *b, store_creq_t *rq)
     }
     nr = rq->cr_rec;
     nr.r_st.st_state = STORE_RECEIVING;
+    nr.r_st.st_damaged = 0;
     nr.r_prev_file = 0;
     if (found) {
         c = store_version_cmp(&nr.r_st.st_version, &cur.r_st.st_version);
@@ -388,7 +390,8 @@ static int apply_begin(cbatch_t *b, store_creq_t *rq)
                 rq->cr_rc = CAIRN_EEXIST;
                 return 0;
             }
-            /* Same-version re-delivery over a crash leftover / damaged file. */
+            /* Same-version re-delivery over a crash leftover, a damaged
+             * file or a copy marked damaged (inline: its bytes go in rec_put). */
             drop = cur.r_st.st_file_id;
             if (cur.r_st.st_state == STORE_RECEIVING)
                 nr.r_prev_file = cur.r_prev_file;
@@ -439,6 +442,7 @@ static int apply_local(cbatch_t *b, store_creq_t *rq)
     nr = rq->cr_rec;
     nr.r_st.st_version = local_version(s, &cur, found);
     nr.r_st.st_state = STORE_COMPLETE;
+    nr.r_st.st_damaged = 0;
     nr.r_prev_file = 0;
     rc = rec_put(b, rq->cr_enc, rq->cr_enclen, found ? &cur : NULL, &nr);
     if (rc == CAIRN_EINVAL) {
@@ -486,6 +490,7 @@ static int apply_finish(cbatch_t *b, store_creq_t *rq)
     }
     nr = cur;
     nr.r_st.st_state = STORE_COMPLETE;
+    nr.r_st.st_damaged = 0;
     nr.r_prev_file = 0;
     rc = rec_put(b, rq->cr_enc, rq->cr_enclen, &cur, &nr);
     if (rc == CAIRN_EINVAL) {
@@ -582,6 +587,79 @@ static int apply_repair(cbatch_t *b, store_creq_t *rq)
         return 0;
     u64_to_be(cur.r_st.st_file_id, fid);
     return mdb_put(b->cb_txn, b->cb_s->s_db_repair, &k, &v, 0);
+}
+
+/* *intact = 1 when the inline bytes of cur (the record at rq's key) are
+ * there with the record's size and hash. 0 or an LMDB code. */
+static int inline_intact(cbatch_t *b, const store_creq_t *rq, const record_t *cur, int *intact)
+{
+    MDB_val k = {rq->cr_enclen, (void *)rq->cr_enc};
+    MDB_val v;
+    uint8_t hash[STORE_HASH_LEN];
+    int rc;
+
+    *intact = 0;
+    rc = mdb_get(b->cb_txn, b->cb_s->s_db_inline, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    if (v.mv_size != cur->r_st.st_size)
+        return 0;
+    blobfile_hash(v.mv_data, v.mv_size, hash);
+    *intact = memcmp(hash, cur->r_st.st_hash, STORE_HASH_LEN) == 0;
+    return 0;
+}
+
+/*
+ * store_report_damaged(): marks the current record's copy damaged, only
+ * while the record is complete and still names rq's file id (0: inline,
+ * and only when its inline bytes really fail the record's size or hash --
+ * the commit thread has them at hand, and an inline record has no file id
+ * to tell its versions apart). rec_put keeps the repair entry with the
+ * mark and wakes readers of the key; nothing is logged (a local fact, not
+ * a change). cr_rc CAIRN_ESTALE when there is nothing to mark; cr_rec gets
+ * the marked (or already marked) record.
+ */
+static int apply_damaged(cbatch_t *b, store_creq_t *rq)
+{
+    record_t cur, nr;
+    int found, intact, rc;
+
+    rc = cur_get(b, rq, &cur, &found);
+    if (rc < 0) {
+        rq->cr_rc = rc;
+        return 0;
+    }
+    if (!found || cur.r_st.st_state != STORE_COMPLETE ||
+        cur.r_st.st_file_id != rq->cr_rec.r_st.st_file_id) {
+        rq->cr_rc = CAIRN_ESTALE;
+        return 0;
+    }
+    if (cur.r_st.st_damaged) {
+        rq->cr_rec = cur;
+        return 0;
+    }
+    if (cur.r_st.st_inline) {
+        rc = inline_intact(b, rq, &cur, &intact);
+        if (rc != 0)
+            return rc;
+        if (intact) {
+            rq->cr_rc = CAIRN_ESTALE;
+            return 0;
+        }
+    }
+    nr = cur;
+    nr.r_st.st_damaged = 1;
+    rc = rec_put(b, rq->cr_enc, rq->cr_enclen, &cur, &nr);
+    if (rc == CAIRN_EINVAL) {
+        rq->cr_rc = rc;
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    rq->cr_rec = nr;
+    return 0;
 }
 
 /* Drops tombstones older than the horizon, oldest first, via the index. */
@@ -692,6 +770,8 @@ static int apply_one(cbatch_t *b, store_creq_t *rq)
         return apply_delete(b, rq);
     case CR_REPAIR:
         return apply_repair(b, rq);
+    case CR_DAMAGED:
+        return apply_damaged(b, rq);
     case CR_TOMBGC:
         return apply_tombgc(b, rq);
     case CR_SKIP:

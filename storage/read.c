@@ -15,7 +15,8 @@
  * record to change -- until its deadline (CAIRN_EUNAVAIL). A record in
  * state `receiving` whose file has no live writer is a crash leftover
  * even when the file happens to be whole: only a completed delivery makes
- * a replicated version servable.
+ * a replicated version servable. A copy marked damaged (st_damaged, see
+ * store_report_damaged()) is stale the same way, file or inline.
  *
  * store_read_next() never sleeps: waiting is the caller's (a wake callback
  * or store_read_wait()). Wakes come from writer progress/completion and
@@ -54,7 +55,9 @@ struct store_reader {
     uint64_t r_last_len; /* length of the last DATA step */
     uint64_t *r_stale;   /* file ids never to open again */
     size_t r_nstale, r_capstale;
-    uint64_t r_reported; /* file id reported for repair */
+    uint64_t r_reported; /* file id reported for repair (0: inline) ... */
+    int r_did_report;    /* ... valid once a report was made */
+    int r_switched;      /* moved to another copy after consuming bytes */
     int r_counted;       /* counted in ss_reads_reresolved */
     uint64_t r_deadline;
     store_waiter_t r_wwriter; /* on the followed writer's entry */
@@ -162,13 +165,19 @@ static void drop_file(store_reader_t *r)
     r->r_mode = RD_NONE;
 }
 
-/* Remembers fid as never to be read again; counts the read once. */
-static int mark_stale(store_reader_t *r, uint64_t fid)
+/* Counts this read once in ss_reads_reresolved. */
+static void count_reresolved(store_reader_t *r)
 {
     if (!r->r_counted) {
         r->r_counted = 1;
         STORE_ATOMIC_ADD(&r->r_s->s_st_reresolved, 1);
     }
+}
+
+/* Remembers fid as never to be read again; counts the read once. */
+static int mark_stale(store_reader_t *r, uint64_t fid)
+{
+    count_reresolved(r);
     if (is_stale(r, fid))
         return 0;
     if (r->r_nstale == r->r_capstale) {
@@ -205,6 +214,15 @@ static int open_file(store_reader_t *r)
     int fd = -1;
     int st;
 
+    if (r->r_st.st_damaged) {
+        /* Marked damaged: a leftover, whatever its header says. An inline
+         * copy has no file to remember: its mark is what keeps it out. */
+        if (r->r_st.st_inline) {
+            count_reresolved(r);
+            return 1;
+        }
+        return mark_stale(r, r->r_st.st_file_id) < 0 ? CAIRN_ENOMEM : 1;
+    }
     if (r->r_st.st_inline) {
         r->r_mode = RD_MEM;
         return 0;
@@ -254,6 +272,7 @@ static void report(store_reader_t *r, const record_t *rec)
     store_creq_t *rq;
 
     r->r_reported = rec->r_st.st_file_id;
+    r->r_did_report = 1;
     rq = calloc(1, sizeof(*rq));
     if (rq != NULL) {
         rq->cr_type = CR_REPAIR;
@@ -291,8 +310,10 @@ static int reresolve(store_reader_t *r)
     if (rc < 0)
         return rc;
 
-    if (!rec.r_st.st_inline && is_stale(r, rec.r_st.st_file_id)) {
-        if (r->r_reported != rec.r_st.st_file_id)
+    if (rec.r_st.st_damaged || (!rec.r_st.st_inline && is_stale(r, rec.r_st.st_file_id))) {
+        if (!rec.r_st.st_inline && mark_stale(r, rec.r_st.st_file_id) < 0)
+            return CAIRN_ENOMEM;
+        if (!r->r_did_report || r->r_reported != rec.r_st.st_file_id)
             report(r, &rec);
         if (store_mono_ms() >= r->r_deadline)
             return CAIRN_EUNAVAIL;
@@ -306,6 +327,7 @@ static int reresolve(store_reader_t *r)
         /* Same version elsewhere (another file, or inline): go on at the
          * same offset; the size and hash are those of the same version. */
         take_resolved(r, &rec, mem);
+        r->r_switched = 1;
         return 0;
     }
     take_resolved(r, &rec, mem);
@@ -530,6 +552,18 @@ void store_read_consumed(store_reader_t *r, uint64_t n)
 const store_stat_t *store_read_stat(const store_reader_t *r)
 {
     return &r->r_st;
+}
+
+/* See store.h. The copy is the one resolved last; a reader that moved
+ * copies after consuming bytes cannot say which one was bad. */
+int store_read_report_damaged(store_reader_t *r)
+{
+    if (r == NULL)
+        return CAIRN_EINVAL;
+    if (r->r_switched || r->r_st.st_state != STORE_COMPLETE)
+        return CAIRN_ESTALE;
+    return store_report_damaged(r->r_s, r->r_st.st_key, r->r_st.st_klen,
+                                r->r_st.st_inline ? 0 : r->r_st.st_file_id);
 }
 
 /* Sleeps until a wake, timeout_ms or the reader's deadline, whichever first. */

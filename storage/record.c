@@ -54,7 +54,8 @@ static int inline_valid(const store_stat_t *st, uint64_t prev)
  * when r breaks a record invariant (key not 1..1024 bytes of valid UTF-8,
  * unknown state, origin 0, tombstone with a file id, content type longer
  * than 255 bytes or unterminated, inline flag not 0/1 or on a record that
- * is not complete / names a file / is too big) or the encoding does not
+ * is not complete / names a file / is too big, damaged flag not 0/1 or on
+ * a record that is not complete) or the encoding does not
  * fit in cap. out's contents are unspecified on failure.
  */
 int record_encode(const record_t *r, uint8_t *out, size_t cap)
@@ -83,6 +84,10 @@ int record_encode(const record_t *r, uint8_t *out, size_t cap)
         return CAIRN_EINVAL;
     if (st->st_inline)
         nfields++;
+    if (st->st_damaged != 0 && (st->st_damaged != 1 || st->st_state != STORE_COMPLETE))
+        return CAIRN_EINVAL;
+    if (st->st_damaged)
+        nfields++;
 
     msgpack_packer_init(&pk, &fb, fixbuf_write);
     rc |= msgpack_pack_map(&pk, nfields) != 0;
@@ -99,6 +104,8 @@ int record_encode(const record_t *r, uint8_t *out, size_t cap)
         rc |= pack_kv_u64(&pk, "p", r->r_prev_file) != 0;
     if (st->st_inline)
         rc |= pack_kv_u64(&pk, "i", 1) != 0;
+    if (st->st_damaged)
+        rc |= pack_kv_u64(&pk, "d", 1) != 0;
     if (rc != 0)
         return CAIRN_EINVAL;
     return (int)fb.fb_len;
@@ -211,6 +218,17 @@ int record_decode(const void *data, size_t len, record_t *r)
         goto fail;
     }
     st->st_inline = (int)v;
+
+    rc = pack_get_u64(map, "d", 1, &v);
+    if (rc == CAIRN_ENOTFOUND)
+        v = 0;
+    else if (rc < 0)
+        goto fail;
+    if (v == 1 && st->st_state != STORE_COMPLETE) {
+        rc = CAIRN_ECORRUPT;
+        goto fail;
+    }
+    st->st_damaged = (int)v;
 
     msgpack_unpacked_destroy(&u);
     return 0;

@@ -14,8 +14,13 @@
  *   "i": uint  1 = inline: the content is in LMDB `inline` under the same
  *              key (optional; only with state complete, file id 0, no "p",
  *              size <= STORE_INLINE_LIMIT). Absent or 0: file-backed.
+ *   "d": uint  1 = damaged: this complete version's local copy (file, or
+ *              inline bytes) failed its hash (store_report_damaged); never
+ *              served, waiting for a same-version repair (optional; only
+ *              with state complete). Absent or 0: not known damaged.
  * Unknown map keys are ignored (forward compatibility); every known field is
- * type and bound checked. The inline flag travels in r_st.st_inline.
+ * type and bound checked. The inline flag travels in r_st.st_inline, the
+ * damaged flag in r_st.st_damaged.
  */
 #ifndef CAIRN_RECORD_H
 #define CAIRN_RECORD_H

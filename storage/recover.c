@@ -11,6 +11,10 @@
  *       deleted and their records queued for repair;
  *   (c) repair entries: records waiting for a whole copy are re-checked
  *       and reported through so_repair.
+ * A copy marked damaged (record "d", store_report_damaged()) is never
+ * whole, whatever its header says: its file is removed like a leftover
+ * (an inline one keeps its bytes until the record is replaced) and the
+ * record stays marked and reported until a new record replaces it.
  * The directories scanned in (b) are the ones whose id range intersects
  * [checkpoint, fid_hwm) (4096 ids per directory, see blobfile.h).
  */
@@ -151,8 +155,9 @@ static int recover_dirs(rstate_t *rs, uint64_t cp, uint64_t hwm)
     return rc;
 }
 
-/* (b2) Referenced files in [cp, hwm): the record's own file must be whole
- * and complete; anything else is a leftover (removed, queued for repair). */
+/* (b2) Referenced files in [cp, hwm): the record's own file must be whole,
+ * complete and not marked damaged; anything else is a leftover (removed,
+ * queued for repair). */
 static int recover_files(rstate_t *rs, uint64_t cp, uint64_t hwm)
 {
     store_t *s = rs->rs_s;
@@ -188,7 +193,7 @@ static int recover_files(rstate_t *rs, uint64_t cp, uint64_t hwm)
         }
         if (r == CAIRN_ENOTFOUND || rec.r_st.st_file_id != fid)
             continue; /* a previous file, or settled elsewhere */
-        if (rec.r_st.st_state == STORE_RECEIVING) {
+        if (rec.r_st.st_state == STORE_RECEIVING || rec.r_st.st_damaged) {
             st = BLOBFILE_INCOMPLETE;
         } else {
             st = store_file_state(s, fid, rec.r_st.st_size, rec.r_st.st_hash);
@@ -246,8 +251,10 @@ static int recover_repairs(rstate_t *rs)
                 break;
             continue;
         }
-        if (rec.r_st.st_state == STORE_COMPLETE) {
-            st = store_file_state(s, fid, rec.r_st.st_size, rec.r_st.st_hash);
+        if (rec.r_st.st_state == STORE_COMPLETE && !rec.r_st.st_damaged) {
+            /* Inline bytes live and die with their record: settled. */
+            st = rec.r_st.st_inline ? BLOBFILE_WHOLE
+                                    : store_file_state(s, fid, rec.r_st.st_size, rec.r_st.st_hash);
             if (st == BLOBFILE_WHOLE) {
                 rc = mdb_cursor_del(c, 0);
                 if (rc != 0)
@@ -255,7 +262,7 @@ static int recover_repairs(rstate_t *rs)
                 continue;
             }
         }
-        r = remove_leftover(rs, fid);
+        r = rec.r_st.st_inline ? 0 : remove_leftover(rs, fid);
         if (r == 0)
             r = add_report(rs, &rec.r_st);
         if (r < 0) {

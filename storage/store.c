@@ -145,7 +145,8 @@ int store_rec_read_mem(store_t *s, const uint8_t *enc, size_t elen, record_t *r,
     if (rc < 0)
         return rc;
     rc = store_rec_get(s, txn, enc, elen, r);
-    if (rc < 0 || !r->r_st.st_inline) {
+    if (rc < 0 || !r->r_st.st_inline || r->r_st.st_damaged) {
+        /* A damaged inline copy is never served: nothing to copy. */
         store_rtxn_end(s, txn);
         return rc;
     }
@@ -183,7 +184,7 @@ int store_rec_read_mem(store_t *s, const uint8_t *enc, size_t elen, record_t *r,
 
 int store_rec_whole(store_t *s, const record_t *r)
 {
-    if (r->r_st.st_state != STORE_COMPLETE)
+    if (r->r_st.st_state != STORE_COMPLETE || r->r_st.st_damaged)
         return 0;
     if (r->r_st.st_inline)
         return 1;

@@ -65,6 +65,10 @@ typedef struct store_stat {
      * 0, no blob file); see so_inline_max. 0 for file-backed versions,
      * receiving records and tombstones. */
     int st_inline;
+    /* 1: this complete version's local copy (its file, or its inline bytes)
+     * was reported damaged (store_report_damaged()): it is never served
+     * again and waits for a same-version repair. 0 everywhere else. */
+    int st_damaged;
 } store_stat_t;
 
 /*
@@ -329,6 +333,15 @@ void store_read_consumed(store_reader_t *r, uint64_t n);
 /* The record being served (the version is fixed once a byte is consumed). */
 const store_stat_t *store_read_stat(const store_reader_t *r);
 
+/*
+ * The content this reader handed out does not hash to the record's hash:
+ * store_report_damaged() of the copy it read (its file id, or 0 for an
+ * inline version). Only when every byte came from that one copy (the
+ * reader never moved to another copy after consuming bytes); otherwise
+ * CAIRN_ESTALE and nothing is marked. Blocks for a commit.
+ */
+int store_read_report_damaged(store_reader_t *r);
+
 /* For readers opened without ro_wake: blocks until a wake or timeout_ms. */
 void store_read_wait(store_reader_t *r, uint64_t timeout_ms);
 
@@ -446,6 +459,26 @@ typedef struct store_stats {
 } store_stats_t;
 
 void store_get_stats(store_t *s, store_stats_t *out);
+
+/*
+ * A COMPLETE local copy is damaged (its content fails the record's hash,
+ * found by a caller that read it whole, e.g. the replication sender):
+ * marks it, durably and only while key's current record is COMPLETE and
+ * still names file_id (0: the record is inline -- then the store re-checks
+ * the inline bytes itself and marks them only when they really fail).
+ * From then on (restarts included) readers treat the copy like a crash
+ * leftover (never served: re-resolve, report for repair, wait until the
+ * deadline), store_stat() shows st_damaged, a replica delivery of the
+ * same version is accepted into a fresh file (store_put_begin), and the
+ * key has a repair entry; so_repair is called (no lock held) before this
+ * returns. The mark goes with the record: a re-delivery, a newer version
+ * or a delete replaces it. Not logged for replication (a local fact).
+ * Returns 0 when the copy is marked (now or before), CAIRN_ESTALE when the
+ * record is absent, deleted, receiving, another file or version, or (inline)
+ * its bytes are intact -- nothing changed -- or CAIRN_EINVAL / a commit
+ * error. Blocks for a commit: not on an event loop thread.
+ */
+int store_report_damaged(store_t *s, const char *key, size_t klen, uint64_t file_id);
 
 /* Calls fn for every record currently pending repair (from any thread). */
 int store_each_repair(store_t *s, store_repair_fn fn, void *arg);

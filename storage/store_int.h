@@ -6,7 +6,8 @@
  * unlinks), write.c (writer sessions, writer table, deletes), read.c
  * (reader state machine, waiters and key watches), recover.c (recovery on
  * open, tombstone GC), list.c (stat, list, repair walk), changelog.c (the
- * replication log and cursors: format, reads, skip, trim).
+ * replication log and cursors: format, reads, skip, trim), damaged.c
+ * (marking a complete copy damaged).
  *
  * Locks, in the order they may nest:
  *   s_map_lock (rw)  held shared by every read transaction, exclusively by
@@ -23,6 +24,8 @@
  *   files    u64be(file id) -> fileent: the record that references the file
  *   gc       u64be(file id) -> "": unreferenced, to unlink (then removed)
  *   repair   key_encode(key) -> u64be(file id): record waiting for a whole copy
+ *            (receiving, found not whole by a read or recovery, or marked
+ *            damaged: record "d", st_damaged; file id 0 for an inline one)
  *   inline   key_encode(key) -> content bytes of the record's version while
  *            that record is inline (r_st.st_inline); written, replaced and
  *            deleted only together with the record (rec_put in commit.c)
@@ -135,6 +138,7 @@ typedef enum {
     CR_TOMBGC,  /* drop old tombstones */
     CR_SKIP,    /* log a received change that was not applied + raise its cursor */
     CR_LOGTRIM, /* drop log entries of cr_log_origin with seq <= cr_log_seq */
+    CR_DAMAGED, /* mark a complete record's copy damaged (store_report_damaged) */
 } store_creq_type_t;
 
 /*
@@ -261,11 +265,12 @@ int store_rec_read(store_t *s, const uint8_t *enc, size_t elen, record_t *r);
  * same transaction: *mem gets a malloc'ed copy (caller frees; at least one
  * byte is allocated) when r->r_st.st_inline, else NULL. The copy's size
  * and hash are checked against the record: CAIRN_ECORRUPT (logged) when
- * the bytes are missing or differ. On failure *mem is NULL.
+ * the bytes are missing or differ. On failure *mem is NULL. A damaged
+ * inline record (st_damaged) is returned without a copy (*mem NULL).
  */
 int store_rec_read_mem(store_t *s, const uint8_t *enc, size_t elen, record_t *r, uint8_t **mem);
-/* 1 when r is complete and its content is here whole: inline (the bytes
- * live and die with the record) or a whole file. */
+/* 1 when r is complete, not marked damaged, and its content is here
+ * whole: inline (the bytes live and die with the record) or a whole file. */
 int store_rec_whole(store_t *s, const record_t *r);
 /* meta values (8-byte big-endian). */
 int store_meta_get(store_t *s, MDB_txn *txn, const char *name, uint64_t *v, int *found);

@@ -243,8 +243,8 @@ static void damage(int i, const char *key)
 }
 
 /* The only copy is damaged: node 2 never commits it (never COMPLETE,
- * reads give up), node 1 counts the damaged copy and does not resend it
- * in a loop. */
+ * reads give up), node 1 counts the damaged copy, marks it damaged in its
+ * store (its own reads give up too) and does not resend it in a loop. */
 START_TEST(test_damaged_only_copy_never_committed)
 {
     size_t n = 1 << 20;
@@ -260,6 +260,9 @@ START_TEST(test_damaged_only_copy_never_committed)
     tc_start(&C, 1);
     tc_run_for(&C, 1500);
     ck_assert_uint_ge(tc_metrics(&C, 0).rm_damaged_copies, 1);
+    ck_assert_int_eq(store_stat(C.tc_node[0].sn_store, "bad", 3, 0, &b), 0);
+    ck_assert_int_eq(b.st_damaged, 1);
+    ck_assert(!tc_has(&C, 0, "bad", NULL, d, n));
     ck_assert(!tc_has(&C, 1, "bad", NULL, d, n));
     if (store_stat(C.tc_node[1].sn_store, "bad", 3, 0, &b) == 0)
         ck_assert_int_ne(b.st_state, STORE_COMPLETE);
@@ -277,12 +280,13 @@ START_TEST(test_damaged_only_copy_never_committed)
 END_TEST
 
 /* Node 1's copy is damaged, node 3 has a good one: node 2 ends up with the
- * good bytes, fetched from node 3; node 1 then skips it without bytes. */
+ * good bytes, fetched from node 3; node 1 then skips it without bytes, and
+ * repairs its own copy (marked damaged when it failed to send) from node 3. */
 START_TEST(test_damaged_sender_fetch_elsewhere)
 {
     size_t n = 1 << 20;
     uint8_t *d = fill(n, 104);
-    store_stat_t a;
+    store_stat_t a, b;
     uint64_t cur = 0;
 
     tc_init(&C, 3);
@@ -311,6 +315,11 @@ START_TEST(test_damaged_sender_fetch_elsewhere)
         ck_assert_int_eq(store_cursor_get(C.tc_node[1].sn_store, 1, &cur), 0);
     }
     ck_assert_uint_eq(cur, a.st_log_seq);
+    ck_assert_msg(tc_wait_has(&C, 0x1, "k", &a.st_version, d, n, 15000),
+                  "node 1 did not repair its damaged copy");
+    ck_assert_int_eq(store_stat(C.tc_node[0].sn_store, "k", 1, 0, &b), 0);
+    ck_assert_int_eq(b.st_damaged, 0);
+    ck_assert_uint_ne(b.st_file_id, a.st_file_id);
     free(d);
     tc_destroy(&C);
 }
