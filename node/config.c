@@ -43,7 +43,10 @@ static const char usage_text[] =
     "  --header-timeout SEC      request line + headers must arrive within SEC (default 10)\n"
     "  --idle-timeout SEC        close a connection idle or stalled for SEC (default 60)\n"
     "  --read-timeout SEC        a read waiting for a whole copy gives up after SEC (default 30)\n"
-    "  --io-threads N            disk worker threads (default 8)\n"
+    "  --durability-timeout SEC  a PUT/DELETE waits at most SEC for its durability level,\n"
+    "                            then answers 503 durability_timeout (default 10)\n"
+    "  --io-threads N            disk worker threads (default 8; with peers 12 + 4 per peer,\n"
+    "                            at most 64)\n"
     "  --shutdown-timeout SEC    on SIGTERM/SIGINT, in-flight requests get SEC (default 10)\n"
     "  --config FILE             read settings from FILE first\n"
     "  --help                    this text\n"
@@ -107,9 +110,19 @@ void config_defaults(node_config_t *cfg)
     cfg->nc_header_timeout_s = 10;
     cfg->nc_idle_timeout_s = 60;
     cfg->nc_read_timeout_s = 30;
-    cfg->nc_io_threads = 8;
+    cfg->nc_io_threads = 0; /* auto, resolved by config_check() */
     cfg->nc_inline_max = STORE_INLINE_DEFAULT;
     cfg->nc_shutdown_timeout_s = 10;
+    cfg->nc_durability_timeout_s = 10;
+}
+
+unsigned config_io_threads_auto(unsigned npeers)
+{
+    unsigned n = 8;
+
+    if (npeers > 0)
+        n += 4 * npeers + 4;
+    return n > 64 ? 64 : n;
 }
 
 void config_free(node_config_t *cfg)
@@ -253,8 +266,8 @@ int config_set(node_config_t *cfg, const char *name, const char *value, int from
         cfg->nc_max_blob_size = size;
     } else if (strcmp(name, "inline-max") == 0) {
         if (conf_parse_size(value, &size) < 0 || size > STORE_INLINE_LIMIT) {
-            seterr(err, errlen, "inline-max: expected a size from 0 to 1M such as 0, 16K, 64K, got '%s'",
-                   value);
+            seterr(err, errlen,
+                   "inline-max: expected a size from 0 to 1M such as 0, 16K, 64K, got '%s'", value);
             return CAIRN_EINVAL;
         }
         cfg->nc_inline_max = size;
@@ -273,6 +286,8 @@ int config_set(node_config_t *cfg, const char *name, const char *value, int from
         rc = set_uint(name, value, 1, 86400, &cfg->nc_read_timeout_s, err, errlen);
     } else if (strcmp(name, "io-threads") == 0) {
         rc = set_uint(name, value, 1, 128, &cfg->nc_io_threads, err, errlen);
+    } else if (strcmp(name, "durability-timeout") == 0) {
+        rc = set_uint(name, value, 1, 3600, &cfg->nc_durability_timeout_s, err, errlen);
     } else if (strcmp(name, "shutdown-timeout") == 0) {
         rc = set_uint(name, value, 1, 3600, &cfg->nc_shutdown_timeout_s, err, errlen);
     } else if (strcmp(name, "config") == 0 && !from_flag) {
@@ -498,6 +513,8 @@ int config_check(node_config_t *cfg, char *err, size_t errlen)
     rc = check_data_dir(cfg->nc_data, err, errlen);
     if (rc < 0)
         return rc;
+    if (cfg->nc_io_threads == 0)
+        cfg->nc_io_threads = config_io_threads_auto(cfg->nc_npeers);
     if (cfg->nc_secret_file != NULL) {
         rc = read_secret("secret file", cfg->nc_secret_file, &cfg->nc_secret, &cfg->nc_secret_len,
                          err, errlen);

@@ -46,8 +46,9 @@ typedef struct node_config {
     unsigned nc_header_timeout_s;
     unsigned nc_idle_timeout_s;
     unsigned nc_read_timeout_s;
-    unsigned nc_io_threads;
+    unsigned nc_io_threads; /* 0 until config_check(): auto (see config_io_threads_auto) */
     unsigned nc_shutdown_timeout_s;
+    unsigned nc_durability_timeout_s; /* PUT/DELETE wait at most this for their acks */
     /* filled by config_check(): */
     char *nc_secret; /* owned */
     size_t nc_secret_len;
@@ -85,9 +86,17 @@ int config_from_args(node_config_t *cfg, int argc, char **argv, config_action_t 
  * Checks what parsing cannot: required settings, peer ids, and the paths:
  * the data directory is created when missing and must be a writable
  * directory; the secret and token files are read (non-empty) into
- * nc_secret / nc_token. Returns 0 or a negative code with one line in err.
+ * nc_secret / nc_token; an --io-threads left unset gets its automatic
+ * value. Returns 0 or a negative code with one line in err.
  */
 int config_check(node_config_t *cfg, char *err, size_t errlen);
+
+/*
+ * The --io-threads default: 8 for a node without peers; with peers, 8 for
+ * HTTP plus room for replication's store jobs (up to 4 per link and 4
+ * read-through fetches), at most 64.
+ */
+unsigned config_io_threads_auto(unsigned npeers);
 
 /* The --help text. */
 const char *config_usage(void);

@@ -757,6 +757,14 @@ static void check_peer_eof(conn_t *c)
         conn_close(c);
         return;
     }
+    if (rq->rq_dur_waiting) {
+        /* The client left while its committed write waited for acks (like
+         * nginx, an EOF before the response counts as the client gone):
+         * closing cancels the wait; the change stays and keeps replicating. */
+        LOG_INFO("http.client_gone", "conn=%" PRIu64 " waiting=durability", c->c_id);
+        conn_close(c);
+        return;
+    }
     if (rq->rq_started && !rq->rq_msg_done && !rq->rq_parse_stop && unparsed == 0 &&
         !c->c_need_exec) {
         /* The request can never complete (e.g. an upload cut short). */

@@ -24,6 +24,7 @@
 #include "node/config.h"
 #include "node/http_util.h"
 #include "node/metrics.h"
+#include "replication/repl.h"
 #include "storage/store.h"
 
 #define CONN_IN_CAP (64 * 1024)       /* unparsed input kept per connection */
@@ -167,11 +168,16 @@ typedef struct request {
     char rq_last[STORE_KEY_MAX + 1];
     size_t rq_last_len;
 
+    /* durability (PUT/DELETE with replication): the change is committed
+     * locally; the response waits for the acks rq_durability asks for */
+    repl_wait_t rq_wait; /* rq_wait.data = the conn */
+    int rq_dur_waiting;  /* rq_wait is active: its callback will answer */
+    uint64_t rq_dur_start_ms;
+
     /* work results */
     int rq_work_rc;
     store_stat_t rq_st;
     store_stats_t rq_stats;
-    store_version_t rq_version;
 } request_t;
 
 struct conn {

@@ -23,6 +23,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "node/cluster_status.h"
 #include "node/server.h"
 
 #define LIST_DEFAULT_LIMIT 100
@@ -154,44 +155,14 @@ static void health(conn_t *c)
     conn_respond(c, 200, "application/json", NULL, body, (size_t)n);
 }
 
-/* /v1/cluster, rendered after store_get_stats. The peers' link state comes
- * from replication once it runs; until then every peer is "down". */
+/* /v1/cluster, rendered after store_get_stats (peers from replication). */
 static void cluster_done(conn_t *c)
 {
-    const node_config_t *cfg = cfg_of(c);
     request_t *rq = &c->c_rq;
     buf_t *b = &rq->rq_body;
-    char addr[CONFIG_HOST_MAX + 16];
-    unsigned i;
-    int rc;
 
-    rc = buf_appendf(b,
-                     "{\"node_id\":%u,\"cluster_size\":%u,\"replication\":\"%s\","
-                     "\"default_durability\":\"%s\",\"peers\":[",
-                     (unsigned)cfg->nc_node_id, cfg->nc_npeers + 1,
-                     cfg->nc_npeers > 0 ? "unavailable" : "none",
-                     durability_name(cfg->nc_durability));
-    for (i = 0; rc == 0 && i < cfg->nc_npeers; i++) {
-        const node_peer_t *p = &cfg->nc_peers[i];
-
-        if (strchr(p->np_host, ':') != NULL)
-            snprintf(addr, sizeof(addr), "[%s]:%d", p->np_host, p->np_port);
-        else
-            snprintf(addr, sizeof(addr), "%s:%d", p->np_host, p->np_port);
-        rc = buf_appendf(b, "%s{\"node_id\":%u,\"address\":", i > 0 ? "," : "", (unsigned)p->np_id);
-        if (rc == 0)
-            rc = buf_append_json_str(b, addr, strlen(addr));
-        if (rc == 0)
-            rc = buf_appendf(b, ",\"link\":\"down\",\"last_contact_ms\":null,"
-                                "\"lag_entries\":null,\"lag_bytes\":null}");
-    }
-    if (rc == 0)
-        rc = buf_appendf(b,
-                         "],\"pending_repairs\":%" PRIu64 ",\"repairs_queued_total\":%" PRIu64
-                         ",\"live_writers\":%" PRIu64 "}\n",
-                         rq->rq_stats.ss_repairs_pending, rq->rq_stats.ss_repairs_queued,
-                         rq->rq_stats.ss_live_writers);
-    if (rc < 0) {
+    if (cluster_status_json(cfg_of(c), c->c_srv->sv_repl, &rq->rq_stats, cluster_now_unix_ms(), b) <
+        0) {
         conn_respond_error(c, 500, "internal", "cluster state too large", NULL);
         return;
     }
@@ -207,7 +178,8 @@ static void metrics_done(conn_t *c)
     ni.mi_node_id = cfg_of(c)->nc_node_id;
     ni.mi_repair_reports = atomic_load(&sv->sv_repair_reports);
     ni.mi_uptime_s = (double)(uv_now(sv->sv_loop) - sv->sv_start_ms) / 1000.0;
-    if (metrics_render(&sv->sv_metrics, &rq->rq_stats, &ni, &rq->rq_body) < 0) {
+    if (metrics_render(&sv->sv_metrics, &rq->rq_stats, &ni, &rq->rq_body) < 0 ||
+        metrics_render_repl(sv->sv_repl, cluster_now_unix_ms(), &rq->rq_body) < 0) {
         conn_respond_error(c, 500, "internal", "metrics too large", NULL);
         return;
     }
@@ -497,7 +469,8 @@ static int put_write_work(conn_t *c)
     return rc;
 }
 
-static void put_done(conn_t *c)
+/* The 201 of a committed PUT (after its durability level was met). */
+static void put_respond(conn_t *c)
 {
     request_t *rq = &c->c_rq;
     const store_stat_t *st = &rq->rq_st;
@@ -510,8 +483,6 @@ static void put_done(conn_t *c)
     http_etag_hex(st->st_hash, etag);
     http_version_str(&st->st_version, ver);
     snprintf(extra, sizeof(extra), "ETag: \"%s\"\r\nX-Cairn-Version: %s\r\n", etag, ver);
-    /* Durability seam: with replication the response waits here for the
-     * acks rq_durability asks for; a single node has met every level. */
     rc = buf_append(b, "{\"key\":", 7);
     if (rc == 0)
         rc = buf_append_json_str(b, rq->rq_key, rq->rq_klen);
@@ -525,6 +496,158 @@ static void put_done(conn_t *c)
         return;
     }
     conn_respond(c, 201, "application/json", extra, b->b_data, b->b_len);
+}
+
+/* ------------------------------------------------------------- durability */
+
+/* The success response of the committed change (PUT 201 / DELETE 204). */
+static void durable_respond(conn_t *c)
+{
+    request_t *rq = &c->c_rq;
+    char ver[32];
+    char extra[64];
+
+    if (rq->rq_kind == RK_PUT) {
+        put_respond(c);
+        return;
+    }
+    http_version_str(&rq->rq_st.st_version, ver);
+    snprintf(extra, sizeof(extra), "X-Cairn-Version: %s\r\n", ver);
+    conn_respond(c, 204, NULL, extra, NULL, 0);
+}
+
+/*
+ * 503 durability_timeout: the change is committed here (and stays, and
+ * keeps replicating) but only `acks` of the `required` nodes confirmed it
+ * in time. The body says how many; the headers carry the version (and the
+ * ETag of a PUT) so a client can still refer to what it wrote.
+ */
+static void durable_timeout_respond(conn_t *c, unsigned acks, unsigned required)
+{
+    request_t *rq = &c->c_rq;
+    const store_stat_t *st = &rq->rq_st;
+    char etag[2 * STORE_HASH_LEN + 1];
+    char ver[32];
+    char extra[192];
+    buf_t *b = &rq->rq_body;
+    int rc;
+
+    http_version_str(&st->st_version, ver);
+    if (rq->rq_kind == RK_PUT) {
+        http_etag_hex(st->st_hash, etag);
+        snprintf(extra, sizeof(extra), "Retry-After: 1\r\nETag: \"%s\"\r\nX-Cairn-Version: %s\r\n",
+                 etag, ver);
+    } else {
+        snprintf(extra, sizeof(extra), "Retry-After: 1\r\nX-Cairn-Version: %s\r\n", ver);
+    }
+    buf_reset(b);
+    rc = buf_appendf(b,
+                     "{\"error\":\"durability_timeout\",\"message\":\"%u of %u nodes "
+                     "acknowledged the change within %u s (durability %s); it is committed on "
+                     "this node and keeps replicating\",\"acks\":%u,\"required\":%u,"
+                     "\"durability\":\"%s\",\"version\":\"%s\"}\n",
+                     acks, required, cfg_of(c)->nc_durability_timeout_s,
+                     durability_name(rq->rq_durability), acks, required,
+                     durability_name(rq->rq_durability), ver);
+    if (rc < 0) {
+        conn_respond_error(c, 503, "durability_timeout", "durability not reached in time", NULL);
+        return;
+    }
+    rq->rq_err_code = "durability_timeout";
+    conn_respond(c, 503, "application/json", extra, b->b_data, b->b_len);
+}
+
+/* 503 unavailable for a committed write whose wait ended with the node's
+ * shutdown; the version header still tells what was written. */
+static void durable_shutdown_respond(conn_t *c)
+{
+    char ver[32];
+    char extra[64];
+
+    http_version_str(&c->c_rq.rq_st.st_version, ver);
+    snprintf(extra, sizeof(extra), "X-Cairn-Version: %s\r\n", ver);
+    conn_respond_error(c, 503, "unavailable",
+                       "the node is shutting down; the change is committed on this node but its "
+                       "durability is unknown",
+                       extra);
+}
+
+/* repl_durable_cb: on the loop, once, unless the wait was cancelled. */
+static void on_durable(repl_wait_t *w, int status, unsigned acks, unsigned required)
+{
+    conn_t *c = w->data;
+    request_t *rq = &c->c_rq;
+
+    rq->rq_dur_waiting = 0;
+    if (c->c_closing)
+        return; /* conn_release frees it once the socket is closed */
+    if (status == 0) {
+        durable_respond(c);
+    } else if (status == CAIRN_ETIMEDOUT) {
+        LOG_INFO("write.durability_timeout",
+                 "conn=%" PRIu64 " method=%s key_len=%zu seq=%" PRIu64 " acks=%u required=%u "
+                 "waited_ms=%" PRIu64,
+                 c->c_id, rq->rq_kind == RK_PUT ? "PUT" : "DELETE", rq->rq_klen,
+                 rq->rq_st.st_log_seq, acks, required,
+                 uv_now(c->c_srv->sv_loop) - rq->rq_dur_start_ms);
+        durable_timeout_respond(c, acks, required);
+    } else {
+        durable_shutdown_respond(c);
+    }
+    conn_pump(c);
+}
+
+static repl_durability_t repl_level(durability_t d)
+{
+    switch (d) {
+    case DUR_LOCAL:
+        return REPL_DUR_LOCAL;
+    case DUR_ALL:
+        return REPL_DUR_ALL;
+    case DUR_MAJORITY:
+        break;
+    }
+    return REPL_DUR_MAJORITY;
+}
+
+/*
+ * A PUT/DELETE committed locally (rq_st holds its record and log seq).
+ * Without replication -- or when the store logged no change -- the local
+ * commit meets every level: answer now. Otherwise answer as soon as the
+ * level's acks are in, or from on_durable (acks, timeout, shutdown).
+ */
+static void write_committed(conn_t *c)
+{
+    request_t *rq = &c->c_rq;
+    repl_t *r = c->c_srv->sv_repl;
+    uint64_t seq = rq->rq_st.st_log_seq;
+    unsigned required;
+    int rc;
+
+    if (r == NULL || seq == 0) {
+        durable_respond(c);
+        return;
+    }
+    required = repl_required_acks(r, repl_level(rq->rq_durability));
+    if (repl_acks(r, seq) >= required) {
+        durable_respond(c);
+        return;
+    }
+    rq->rq_wait.data = c;
+    rq->rq_dur_start_ms = uv_now(c->c_srv->sv_loop);
+    rc = repl_wait_durable(r, &rq->rq_wait, seq, required,
+                           (uint64_t)cfg_of(c)->nc_durability_timeout_s * 1000, on_durable);
+    if (rc == 0) {
+        rq->rq_dur_waiting = 1;
+        return;
+    }
+    if (rc == CAIRN_ESHUTDOWN) {
+        durable_shutdown_respond(c);
+        return;
+    }
+    LOG_ERROR("write.durable_wait_failed", "conn=%" PRIu64 " seq=%" PRIu64 " err=%s", c->c_id, seq,
+              cairn_errname(rc));
+    conn_respond_error(c, 500, "internal", "cannot wait for durability", NULL);
 }
 
 /* ------------------------------------------------------------- GET / HEAD */
@@ -848,14 +971,12 @@ static int delete_work(conn_t *c)
         memcpy(rq->rq_if_match_hash, st.st_hash, STORE_HASH_LEN);
         o.do_if_match = rq->rq_if_match_hash;
     }
-    return store_delete(store_of(c), rq->rq_key, rq->rq_klen, &o, &rq->rq_version);
+    return store_delete_ex(store_of(c), rq->rq_key, rq->rq_klen, &o, &rq->rq_st);
 }
 
 static void delete_after(conn_t *c)
 {
     request_t *rq = &c->c_rq;
-    char ver[32];
-    char extra[64];
     int rc = rq->rq_work_rc;
 
     if (rc == CAIRN_EPRECOND) {
@@ -871,9 +992,7 @@ static void delete_after(conn_t *c)
         conn_respond_rc(c, rc, "delete failed");
         return;
     }
-    http_version_str(&rq->rq_version, ver);
-    snprintf(extra, sizeof(extra), "X-Cairn-Version: %s\r\n", ver);
-    conn_respond(c, 204, NULL, extra, NULL, 0);
+    write_committed(c);
 }
 
 /* ---------------------------------------------------------------- routing */
@@ -1144,7 +1263,7 @@ void routes_after_work(conn_t *c)
             break;
         }
         if (rq->rq_flight_finish) {
-            put_done(c);
+            write_committed(c);
             break;
         }
         put_pump(c);
@@ -1180,6 +1299,14 @@ int routes_release(conn_t *c)
 {
     request_t *rq = &c->c_rq;
 
+    if (rq->rq_dur_waiting) {
+        /* The client left (or the node aborts it) while the write waited
+         * for acks: the change stays committed and keeps replicating. */
+        repl_wait_cancel(&rq->rq_wait);
+        rq->rq_dur_waiting = 0;
+        LOG_INFO("write.durability_abandoned", "conn=%" PRIu64 " key_len=%zu seq=%" PRIu64, c->c_id,
+                 rq->rq_klen, rq->rq_st.st_log_seq);
+    }
     if (c->c_work_busy)
         return 1;
     if (rq->rq_writer != NULL) {
@@ -1196,10 +1323,29 @@ int routes_release(conn_t *c)
     return 0;
 }
 
+void routes_shutdown(conn_t *c)
+{
+    request_t *rq = &c->c_rq;
+
+    if (!rq->rq_dur_waiting || c->c_closing)
+        return;
+    repl_wait_cancel(&rq->rq_wait);
+    rq->rq_dur_waiting = 0;
+    LOG_INFO("write.durability_abandoned",
+             "conn=%" PRIu64 " key_len=%zu seq=%" PRIu64 " reason=shutdown", c->c_id, rq->rq_klen,
+             rq->rq_st.st_log_seq);
+    durable_shutdown_respond(c);
+    conn_pump(c); /* the answer goes out now; the connection closes right after */
+}
+
 void routes_reset(conn_t *c)
 {
     request_t *rq = &c->c_rq;
 
+    if (rq->rq_dur_waiting) {
+        repl_wait_cancel(&rq->rq_wait); /* never expected: the response waits for it */
+        rq->rq_dur_waiting = 0;
+    }
     free(rq->rq_fill);
     rq->rq_fill = NULL;
     free(rq->rq_flight);

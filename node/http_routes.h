@@ -47,6 +47,11 @@ void routes_after_work(conn_t *c);
  */
 int routes_release(conn_t *c);
 
+/* The node is about to close c (shutdown timeout): a write still waiting
+ * for its durability is answered 503 unavailable first (it is committed
+ * here; its durability is unknown). Loop thread. */
+void routes_shutdown(conn_t *c);
+
 /* Frees the request's handler resources (loop thread, nothing in flight). */
 void routes_reset(conn_t *c);
 

@@ -1,9 +1,19 @@
 /*
- * main.c -- cairnd: configuration, store, HTTP server, clean shutdown.
+ * main.c -- cairnd: configuration, store, replication, HTTP server, clean
+ * shutdown.
+ *
+ * Replication runs when --peer is given (a node without peers has no
+ * replication module, no peer listener and meets every durability level
+ * with its local commit; --peer-listen alone is accepted and unused). The
+ * order follows replication/repl.h: repl_create, store_open with the
+ * module's hooks (our own so_repair forwards to it), repl_start, serve;
+ * on SIGTERM/SIGINT the server drains, then replication stops, then the
+ * store closes, then the module is freed.
  *
  * Exit status: 0 after a clean shutdown (SIGTERM/SIGINT) or --help/--version;
  * 2 when the configuration or environment is refused at start (one line on
- * stderr says why); 1 when the store cannot be opened or the loop fails.
+ * stderr says why, e.g. a --peer-listen port in use); 1 when the store
+ * cannot be opened or the loop fails.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +32,7 @@
 #include "common/log.h"
 #include "node/config.h"
 #include "node/server.h"
+#include "replication/repl.h"
 #include "storage/store.h"
 
 #ifndef CAIRN_VERSION
@@ -57,6 +68,79 @@ static void die(int status, const char *msg)
     exit(status);
 }
 
+/* "HOST:PORT", with brackets around an IPv6 literal. */
+static void format_hostport(const char *host, int port, char *out, size_t cap)
+{
+    if (strchr(host, ':') != NULL)
+        snprintf(out, cap, "[%s]:%d", host, port);
+    else
+        snprintf(out, cap, "%s:%d", host, port);
+}
+
+/*
+ * Builds the replication module from the configuration (peers, the
+ * --peer-listen address, the secret config_check read). Returns 0 and *out,
+ * or a negative code with one line in err. Allocates nothing on failure.
+ */
+static int repl_from_config(uv_loop_t *loop, const node_config_t *cfg, repl_t **out, char *err,
+                            size_t errlen)
+{
+    repl_peer_addr_t peers[CONFIG_MAX_PEERS];
+    char listen[CONFIG_HOST_MAX + 16];
+    repl_conf_t rc;
+    unsigned i;
+    int rcode;
+
+    memset(&rc, 0, sizeof(rc));
+    memset(peers, 0, sizeof(peers));
+    for (i = 0; i < cfg->nc_npeers; i++) {
+        peers[i].pa_id = cfg->nc_peers[i].np_id;
+        snprintf(peers[i].pa_host, sizeof(peers[i].pa_host), "%s", cfg->nc_peers[i].np_host);
+        peers[i].pa_port = cfg->nc_peers[i].np_port;
+    }
+    format_hostport(cfg->nc_peer_listen_host, cfg->nc_peer_listen_port, listen, sizeof(listen));
+    rc.rc_self_id = cfg->nc_node_id;
+    rc.rc_listen = listen;
+    rc.rc_peers = peers;
+    rc.rc_npeers = cfg->nc_npeers;
+    rc.rc_secret = cfg->nc_secret;
+    rc.rc_secret_len = cfg->nc_secret_len;
+    rcode = repl_create(loop, &rc, out);
+    if (rcode < 0)
+        snprintf(err, errlen, "cannot set up replication (--peer, --peer-listen %s): %s", listen,
+                 cairn_strerror(rcode));
+    return rcode;
+}
+
+static void on_repl_stopped(repl_t *r, void *arg)
+{
+    (void)arg;
+    LOG_INFO("node.replication_stopped", "peers=%zu", repl_peer_count(r));
+}
+
+/* The server drained: stop replication; uv_run returns once it stopped. */
+static void on_drained(server_t *sv, void *arg)
+{
+    (void)arg;
+    if (sv->sv_repl != NULL)
+        repl_stop(sv->sv_repl, on_repl_stopped, NULL);
+}
+
+/*
+ * Start-up failed after repl_create: stops the module (running the loop
+ * until its handles are closed), closes the store, frees the module.
+ */
+static void abandon_start(uv_loop_t *loop, repl_t *r, store_t *store)
+{
+    if (r != NULL) {
+        repl_stop(r, NULL, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+    }
+    if (store != NULL)
+        store_close(store);
+    repl_free(r);
+}
+
 /*
  * CAIRN_CLOCK_SKEW_MS (signed milliseconds) offsets this node's HLC physical
  * clock, for clock-skew tests (cairn-harness). Applied before the first
@@ -82,9 +166,11 @@ int main(int argc, char **argv)
     server_t sv;
     store_opts_t so;
     store_t *store = NULL;
+    repl_t *repl = NULL;
     uv_loop_t loop;
     char err[1024];
     char buf[64];
+    char peer_listen[CONFIG_HOST_MAX + 16];
     int rc;
 
     err[0] = '\0';
@@ -130,48 +216,71 @@ int main(int argc, char **argv)
                  cfg.nc_data);
         die(2, err);
     }
+    if (cfg.nc_npeers > 0) {
+        rc = repl_from_config(&loop, &cfg, &repl, err, sizeof(err));
+        if (rc < 0)
+            die(2, err);
+    }
     memset(&so, 0, sizeof(so));
     so.so_dir = cfg.nc_data;
     so.so_node_id = cfg.nc_node_id;
     so.so_max_blob_size = cfg.nc_max_blob_size;
     so.so_inline_max = cfg.nc_inline_max;
     so.so_inline_disable = cfg.nc_inline_max == 0;
-    so.so_log_changes = cfg.nc_npeers > 0; /* the replication log feeds peers */
+    if (repl != NULL)
+        repl_store_hooks(repl, &so); /* so_on_change, so_log_changes = 1 */
+    /* Our own repair hook counts and logs, then forwards to replication. */
+    sv.sv_repl = repl;
     so.so_repair = server_repair_cb;
     so.so_repair_arg = &sv;
     rc = store_open(&so, &store);
-    if (rc == CAIRN_ELOCKED) {
-        snprintf(err, sizeof(err), "data directory %s is in use by another cairnd (LOCK held)",
-                 cfg.nc_data);
-        die(2, err);
-    }
     if (rc < 0) {
-        snprintf(err, sizeof(err), "cannot open the store in %s: %s", cfg.nc_data,
-                 cairn_strerror(rc));
-        die(1, err);
+        if (rc == CAIRN_ELOCKED)
+            snprintf(err, sizeof(err), "data directory %s is in use by another cairnd (LOCK held)",
+                     cfg.nc_data);
+        else
+            snprintf(err, sizeof(err), "cannot open the store in %s: %s", cfg.nc_data,
+                     cairn_strerror(rc));
+        abandon_start(&loop, repl, NULL);
+        die(rc == CAIRN_ELOCKED ? 2 : 1, err);
     }
     apply_clock_skew(store);
 
+    format_hostport(cfg.nc_peer_listen_host, cfg.nc_peer_listen_port, peer_listen,
+                    sizeof(peer_listen));
+    if (repl != NULL) {
+        rc = repl_start(repl, store);
+        if (rc < 0) {
+            snprintf(err, sizeof(err), "cannot listen for peers on %s (--peer-listen): %s",
+                     peer_listen, cairn_strerror(rc));
+            abandon_start(&loop, repl, store);
+            die(2, err);
+        }
+        sv.sv_on_drained = on_drained;
+    }
+
     rc = server_start(&sv, store);
     if (rc < 0) {
+        /* Some server handles may be active, so the loop cannot be run to
+         * stop replication: exit without closing (recovery covers it). */
         snprintf(err, sizeof(err), "cannot start the HTTP server: %s", uv_strerror(rc));
-        store_close(store);
         die(1, err);
     }
     LOG_INFO("node.start",
-             "version=%s listen=%s:%d data=%s peers=%u durability=%s max_blob_size=%llu "
-             "io_threads=%u auth=%s",
+             "version=%s listen=%s:%d data=%s peers=%u replication=%s peer_listen=%s "
+             "durability=%s durability_timeout_s=%u max_blob_size=%llu io_threads=%u auth=%s",
              CAIRN_VERSION, cfg.nc_listen_host, cfg.nc_listen_port, cfg.nc_data, cfg.nc_npeers,
-             durability_name(cfg.nc_durability), (unsigned long long)cfg.nc_max_blob_size,
-             cfg.nc_io_threads, cfg.nc_token != NULL ? "bearer" : "none");
-    if (cfg.nc_npeers > 0)
-        LOG_WARN("node.replication_unavailable",
-                 "peers=%u note=\"this build does not run replication; writes are local\"",
-                 cfg.nc_npeers);
+             repl != NULL ? "active" : "none", repl != NULL ? peer_listen : "-",
+             durability_name(cfg.nc_durability), cfg.nc_durability_timeout_s,
+             (unsigned long long)cfg.nc_max_blob_size, cfg.nc_io_threads,
+             cfg.nc_token != NULL ? "bearer" : "none");
 
     rc = uv_run(&loop, UV_RUN_DEFAULT);
     server_destroy(&sv);
+    /* uv_run returned: the server drained and replication (stopped from
+     * on_drained) has no job or handle left, so the store can close. */
     store_close(store);
+    repl_free(repl);
     rc = uv_loop_close(&loop);
     if (rc < 0)
         LOG_WARN("node.loop_close", "err=%s", uv_strerror(rc));

@@ -182,3 +182,162 @@ int metrics_render(const metrics_t *m, const store_stats_t *st, const metrics_no
         return rc;
     return buf_appendf(out, "cairn_uptime_seconds %.3f\n", ni->mi_uptime_s);
 }
+
+/* One sample per peer of a per-peer family, with HELP/TYPE. */
+typedef uint64_t (*peer_value_fn)(const repl_peer_status_t *ps);
+
+static uint64_t pv_up(const repl_peer_status_t *ps)
+{
+    return ps->ps_state == REPL_LINK_UP;
+}
+static uint64_t pv_lag_out_entries(const repl_peer_status_t *ps)
+{
+    return ps->ps_lag_out_entries;
+}
+static uint64_t pv_lag_out_bytes(const repl_peer_status_t *ps)
+{
+    return ps->ps_lag_out_bytes;
+}
+static uint64_t pv_lag_in_entries(const repl_peer_status_t *ps)
+{
+    return ps->ps_lag_in_entries;
+}
+static uint64_t pv_lag_in_bytes(const repl_peer_status_t *ps)
+{
+    return ps->ps_lag_in_bytes;
+}
+static uint64_t pv_acked_seq(const repl_peer_status_t *ps)
+{
+    return ps->ps_acked_seq;
+}
+static uint64_t pv_bytes_sent(const repl_peer_status_t *ps)
+{
+    return ps->ps_bytes_sent;
+}
+static uint64_t pv_bytes_received(const repl_peer_status_t *ps)
+{
+    return ps->ps_bytes_received;
+}
+static uint64_t pv_changes_applied(const repl_peer_status_t *ps)
+{
+    return ps->ps_changes_applied;
+}
+
+int metrics_render_repl(const repl_t *r, uint64_t now_unix_ms, buf_t *out)
+{
+    static const struct {
+        const char *name, *type, *help;
+        peer_value_fn fn;
+    } per_peer[] = {
+        {"cairn_repl_peer_up", "gauge",
+         "1 while the link to the peer has an authenticated session.", pv_up},
+        {"cairn_repl_peer_lag_out_entries", "gauge",
+         "Changes in this node's log the peer has not confirmed.", pv_lag_out_entries},
+        {"cairn_repl_peer_lag_out_bytes", "gauge", "Blob bytes among the changes the peer lacks.",
+         pv_lag_out_bytes},
+        {"cairn_repl_peer_lag_in_entries", "gauge",
+         "Changes the peer advertised that this node lacks.", pv_lag_in_entries},
+        {"cairn_repl_peer_lag_in_bytes", "gauge",
+         "Blob bytes the peer reported for the changes this node lacks.", pv_lag_in_bytes},
+        {"cairn_repl_peer_acked_seq", "gauge",
+         "The peer's cursor for this node's own changes (acknowledged seq).", pv_acked_seq},
+        {"cairn_repl_peer_bytes_sent_total", "counter", "Link bytes sent to the peer.",
+         pv_bytes_sent},
+        {"cairn_repl_peer_bytes_received_total", "counter", "Link bytes received from the peer.",
+         pv_bytes_received},
+        {"cairn_repl_peer_changes_applied_total", "counter",
+         "Changes received from the peer and committed here.", pv_changes_applied},
+    };
+    repl_metrics_t m;
+    repl_peer_status_t ps;
+    size_t i, p, n = r != NULL ? repl_peer_count(r) : 0;
+    int rc;
+
+    memset(&m, 0, sizeof(m));
+    if (r != NULL)
+        repl_get_metrics(r, &m);
+    struct {
+        const char *name, *type, *help;
+        uint64_t v;
+    } rows[] = {
+        {"cairn_repl_active", "gauge", "1 when replication runs (peers configured).", r != NULL},
+        {"cairn_repl_peers", "gauge", "Configured peers.", (uint64_t)n},
+        {"cairn_repl_links_up", "gauge", "Peer links with an authenticated session.",
+         m.rm_links_up},
+        {"cairn_repl_bytes_sent_total", "counter", "Link bytes sent to all peers.",
+         m.rm_bytes_sent},
+        {"cairn_repl_bytes_received_total", "counter", "Link bytes received from all peers.",
+         m.rm_bytes_received},
+        {"cairn_repl_blob_bytes_sent_total", "counter",
+         "Blob content bytes sent (log shipping and fetches).", m.rm_blob_bytes_sent},
+        {"cairn_repl_blob_bytes_received_total", "counter",
+         "Blob content bytes received (log shipping and fetches).", m.rm_blob_bytes_received},
+        {"cairn_repl_changes_sent_total", "counter", "Changes offered and answered by peers.",
+         m.rm_changes_sent},
+        {"cairn_repl_changes_applied_total", "counter",
+         "Received changes committed here (applied or skipped).", m.rm_changes_applied},
+        {"cairn_repl_changes_skipped_total", "counter",
+         "Received changes that lost last-writer-wins or were already here.", m.rm_changes_skipped},
+        {"cairn_repl_repairs_done_total", "counter",
+         "Read-through fetches that left a whole copy here.", m.rm_repairs_done},
+        {"cairn_repl_repairs_failed_total", "counter",
+         "Fetches every up peer refused (retried by the sweep).", m.rm_repairs_failed},
+        {"cairn_repl_repairs_pending", "gauge", "Repairs queued or in flight.",
+         m.rm_repairs_pending},
+        {"cairn_repl_fetches_active", "gauge", "Read-through fetches in flight.",
+         m.rm_fetches_active},
+        {"cairn_repl_fetches_served_total", "counter", "Fetches answered for peers.",
+         m.rm_fetches_served},
+        {"cairn_repl_damaged_copies_total", "counter",
+         "Local copies that failed their hash while being sent.", m.rm_damaged_copies},
+        {"cairn_repl_durable_waits", "gauge", "Writes waiting for their durability level.",
+         m.rm_durable_waits},
+        {"cairn_repl_durability_timeouts_total", "counter",
+         "Writes answered 503 durability_timeout.", m.rm_durable_timeouts},
+        {"cairn_repl_log_trimmed_total", "counter", "Replication log entries trimmed.",
+         m.rm_log_trimmed},
+        {"cairn_repl_tombstones_collected_total", "counter", "Tombstones collected.",
+         m.rm_tombstones_collected},
+        {"cairn_repl_versions_refused_total", "counter",
+         "Remote versions refused for being too far ahead of the clock.", m.rm_versions_refused},
+    };
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        rc = scalar(out, rows[i].name, rows[i].type, rows[i].help, rows[i].v);
+        if (rc < 0)
+            return rc;
+    }
+    if (n == 0)
+        return 0;
+    for (i = 0; i < sizeof(per_peer) / sizeof(per_peer[0]); i++) {
+        rc = header(out, per_peer[i].name, per_peer[i].type, per_peer[i].help);
+        for (p = 0; rc == 0 && p < n; p++) {
+            if (repl_get_peer_status(r, p, &ps) < 0)
+                continue;
+            rc = buf_appendf(out, "%s{peer=\"%u\"} %" PRIu64 "\n", per_peer[i].name,
+                             (unsigned)ps.ps_id, per_peer[i].fn(&ps));
+        }
+        if (rc < 0)
+            return rc;
+    }
+    rc = header(out, "cairn_repl_peer_rtt_seconds", "gauge", "Last heartbeat round trip.");
+    for (p = 0; rc == 0 && p < n; p++) {
+        if (repl_get_peer_status(r, p, &ps) < 0)
+            continue;
+        rc = buf_appendf(out, "cairn_repl_peer_rtt_seconds{peer=\"%u\"} %.3f\n", (unsigned)ps.ps_id,
+                         (double)ps.ps_rtt_ms / 1000.0);
+    }
+    if (rc < 0)
+        return rc;
+    rc = header(out, "cairn_repl_peer_last_contact_seconds", "gauge",
+                "Seconds since the last frame from the peer (absent: never heard from).");
+    for (p = 0; rc == 0 && p < n; p++) {
+        if (repl_get_peer_status(r, p, &ps) < 0 || ps.ps_last_contact_unix_ms == 0)
+            continue;
+        rc = buf_appendf(out, "cairn_repl_peer_last_contact_seconds{peer=\"%u\"} %.3f\n",
+                         (unsigned)ps.ps_id,
+                         now_unix_ms > ps.ps_last_contact_unix_ms
+                             ? (double)(now_unix_ms - ps.ps_last_contact_unix_ms) / 1000.0
+                             : 0.0);
+    }
+    return rc;
+}

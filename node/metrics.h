@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "replication/repl.h"
 #include "storage/store.h"
 
 typedef enum {
@@ -78,5 +79,13 @@ const char *metrics_method_name(metrics_method_t method);
  */
 int metrics_render(const metrics_t *m, const store_stats_t *st, const metrics_node_info_t *ni,
                    buf_t *out);
+
+/*
+ * Appends the replication families (cairn_repl_*): module counters from
+ * repl_get_metrics() and per-peer gauges labelled peer="ID". r NULL (no
+ * peers) renders cairn_repl_active 0 and zero counters. Loop thread (the
+ * module is not thread-safe). Returns 0 or CAIRN_ETOOBIG.
+ */
+int metrics_render_repl(const repl_t *r, uint64_t now_unix_ms, buf_t *out);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "node/http_routes.h"
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE_MS 100
@@ -308,9 +309,12 @@ static void maybe_finish(server_t *sv)
     uv_close((uv_handle_t *)&sv->sv_sigterm, on_handle_closed);
     uv_close((uv_handle_t *)&sv->sv_sigint, on_handle_closed);
     uv_close((uv_handle_t *)&sv->sv_wake_async, on_handle_closed);
+    if (sv->sv_on_drained != NULL)
+        sv->sv_on_drained(sv, sv->sv_drained_arg);
 }
 
-/* Closes every connection now (in-flight store work still completes first). */
+/* Closes every connection now (in-flight store work still completes first;
+ * a write waiting for its durability is answered 503 first). */
 static void abort_all(server_t *sv)
 {
     conn_t *c, *next;
@@ -318,6 +322,7 @@ static void abort_all(server_t *sv)
     sv->sv_aborting = 1;
     for (c = sv->sv_conns; c != NULL; c = next) {
         next = c->c_next;
+        routes_shutdown(c);
         conn_close(c);
     }
 }
@@ -415,7 +420,15 @@ void server_repair_cb(void *arg, const char *key, size_t klen, const store_versi
     char kbuf[256];
 
     atomic_fetch_add(&sv->sv_repair_reports, 1);
-    LOG_WARN("repair.needed", "key=%s version=%" PRIu64 "-%u file_id=%" PRIu64 " fetch=unavailable",
+    if (sv->sv_repl == NULL) {
+        LOG_WARN("repair.needed",
+                 "key=%s version=%" PRIu64 "-%u file_id=%" PRIu64 " fetch=unavailable",
+                 log_kv_str(kbuf, sizeof(kbuf), key, klen), version->sv_hlc,
+                 (unsigned)version->sv_origin, file_id);
+        return;
+    }
+    LOG_INFO("repair.needed", "key=%s version=%" PRIu64 "-%u file_id=%" PRIu64 " fetch=peers",
              log_kv_str(kbuf, sizeof(kbuf), key, klen), version->sv_hlc,
              (unsigned)version->sv_origin, file_id);
+    repl_on_store_repair(sv->sv_repl, key, klen, version, file_id);
 }

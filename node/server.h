@@ -7,11 +7,16 @@
  *
  *   server_init(&sv, loop, &cfg);          // before store_open: repair hook
  *   server_bind(&sv, err, errlen);         // refuse early when the port is taken
+ *   sv.sv_repl = r;                        // with peers: replication (repl_create)
  *   store_open(... so_repair = server_repair_cb, so_repair_arg = &sv ...);
  *   server_start(&sv, store);
  *   uv_run(loop, UV_RUN_DEFAULT);          // returns after a clean shutdown
  *   server_destroy(&sv);
  *   store_close(store);
+ *
+ * With replication, sv_on_drained (called once every connection is gone
+ * and the server's handles are closing) stops the module, so uv_run
+ * returns only after replication stopped too.
  */
 #ifndef CAIRN_NODE_SERVER_H
 #define CAIRN_NODE_SERVER_H
@@ -25,6 +30,7 @@
 #include "node/config.h"
 #include "node/http_conn.h"
 #include "node/metrics.h"
+#include "replication/repl.h"
 #include "storage/store.h"
 
 #define SERVER_SWEEP_MS 250
@@ -33,6 +39,9 @@ struct server {
     uv_loop_t *sv_loop;
     const node_config_t *sv_cfg; /* borrowed for the server's lifetime */
     store_t *sv_store;           /* borrowed */
+    repl_t *sv_repl;             /* borrowed; NULL: no peers, every level met locally */
+    void (*sv_on_drained)(server_t *sv, void *arg); /* may be NULL */
+    void *sv_drained_arg;
     llhttp_settings_t sv_http;
     metrics_t sv_metrics;
     int sv_listen_fd;
@@ -71,7 +80,8 @@ int server_start(server_t *sv, store_t *store);
 /* Releases what is left after uv_run returned. */
 void server_destroy(server_t *sv);
 
-/* store_repair_fn: counts and logs (replication will fetch the copy). Any thread. */
+/* store_repair_fn: counts, logs, and hands the key to replication (a fetch
+ * from a peer) when sv_repl is set. Any thread. */
 void server_repair_cb(void *arg, const char *key, size_t klen, const store_version_t *version,
                       uint64_t file_id);
 

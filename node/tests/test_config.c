@@ -294,6 +294,54 @@ START_TEST(test_check)
 }
 END_TEST
 
+/* --durability-timeout and the automatic --io-threads (replication shares the pool). */
+START_TEST(test_durability_timeout_and_io_threads)
+{
+    node_config_t cfg;
+    config_action_t act;
+    char err[512], data[256], secret[256];
+
+    snprintf(data, sizeof(data), "%s/data", tmpdir);
+    write_file("secret", "s3cret\n", secret, sizeof(secret));
+
+    ck_assert_int_eq(parse(&cfg, &act, err, sizeof(err), "--data", data, NULL), 0);
+    ck_assert_uint_eq(cfg.nc_durability_timeout_s, 10);
+    ck_assert_int_eq(config_check(&cfg, err, sizeof(err)), 0);
+    ck_assert_uint_eq(cfg.nc_io_threads, 8); /* no peers: unchanged default */
+    config_free(&cfg);
+
+    ck_assert_int_eq(parse(&cfg, &act, err, sizeof(err), "--data", data, "--durability-timeout",
+                           "3", "--peer", "2@h:1", "--peer", "3@h:2", "--secret-file", secret,
+                           "--peer-listen", "h:3", NULL),
+                     0);
+    ck_assert_uint_eq(cfg.nc_durability_timeout_s, 3);
+    ck_assert_int_eq(config_check(&cfg, err, sizeof(err)), 0);
+    ck_assert_uint_eq(cfg.nc_io_threads, 20); /* 8 + 4 per link + 4 fetches */
+    config_free(&cfg);
+
+    ck_assert_int_eq(parse(&cfg, &act, err, sizeof(err), "--data", data, "--io-threads", "5",
+                           "--peer", "2@h:1", "--secret-file", secret, "--peer-listen", "h:3",
+                           NULL),
+                     0);
+    ck_assert_int_eq(config_check(&cfg, err, sizeof(err)), 0);
+    ck_assert_uint_eq(cfg.nc_io_threads, 5); /* explicit wins */
+    config_free(&cfg);
+
+    ck_assert_uint_eq(config_io_threads_auto(0), 8);
+    ck_assert_uint_eq(config_io_threads_auto(1), 16);
+    ck_assert_uint_eq(config_io_threads_auto(64), 64);
+
+    ck_assert_int_eq(parse(&cfg, &act, err, sizeof(err), "--durability-timeout", "0", NULL),
+                     CAIRN_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "durability-timeout"));
+    config_free(&cfg);
+    ck_assert_int_eq(parse(&cfg, &act, err, sizeof(err), "--durability-timeout", "10s", NULL),
+                     CAIRN_EINVAL);
+    config_free(&cfg);
+    ck_assert_ptr_nonnull(strstr(config_usage(), "--durability-timeout"));
+}
+END_TEST
+
 START_TEST(test_durability_names)
 {
     durability_t d;
@@ -324,6 +372,7 @@ int main(void)
     tcase_add_test(tc, test_file_and_override);
     tcase_add_test(tc, test_file_errors);
     tcase_add_test(tc, test_check);
+    tcase_add_test(tc, test_durability_timeout_and_io_threads);
     tcase_add_test(tc, test_durability_names);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

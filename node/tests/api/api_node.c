@@ -325,7 +325,7 @@ void api_node_start(api_node_t *n)
     ck_assert_msg(n->an_pid == 0, "node already running");
     for (int attempt = 0; attempt < START_ATTEMPTS; attempt++) {
         int exited = 0;
-        if (n->an_port == 0 || attempt > 0)
+        if (n->an_port == 0 || (attempt > 0 && !n->an_fixed_ports))
             api_pick_ports(&n->an_port, &n->an_peer_port);
         n->an_pid = api_node_spawn_raw(n, n->an_data, n->an_port, n->an_peer_port, n->an_log);
         reg_adopt(n->an_reg, n->an_pid);
@@ -540,4 +540,151 @@ int api_run_suite(struct Suite *s)
     else
         api_rm_rf(root);
     return failed == 0 ? 0 : 1;
+}
+
+/* ------------------------------------------------------------- clusters */
+
+void api_pick_ports_n(int *ports, int count)
+{
+    int fds[2 * API_CLUSTER_MAX + 2];
+
+    ck_assert(count > 0 && count <= (int)(sizeof(fds) / sizeof(fds[0])));
+    for (int i = 0; i < count; i++) {
+        struct sockaddr_in sa = {.sin_family = AF_INET};
+        socklen_t len = sizeof(sa);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(fds[i], 0);
+        ck_assert_int_eq(bind(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+        ck_assert_int_eq(getsockname(fds[i], (struct sockaddr *)&sa, &len), 0);
+        ports[i] = ntohs(sa.sin_port);
+    }
+    for (int i = 0; i < count; i++)
+        close(fds[i]);
+}
+
+void api_node_set_secret(api_node_t *n, const char *secret)
+{
+    char path[API_PATH_MAX + 16];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/secret", n->an_base);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "%s\n", secret);
+    ck_assert_int_eq(fclose(f), 0);
+    chmod(path, 0600);
+    api_node_arg(n, "--secret-file");
+    api_node_arg(n, path);
+}
+
+void api_cluster_init(api_cluster_t *cl, int count)
+{
+    int ports[2 * API_CLUSTER_MAX];
+    char secret[65], buf[64];
+    uint8_t raw[32];
+
+    ck_assert(count >= 1 && count <= API_CLUSTER_MAX);
+    memset(cl, 0, sizeof(*cl));
+    cl->acl_n = count;
+    api_pick_ports_n(ports, 2 * count);
+    api_gen_fill((uint64_t)getpid() * 7919u + api_now_ms(), 0, raw, sizeof(raw));
+    for (int i = 0; i < 32; i++)
+        snprintf(secret + 2 * i, 3, "%02x", raw[i]);
+    for (int i = 0; i < count; i++) {
+        api_node_t *n = &cl->acl_nodes[i];
+
+        api_node_init(n);
+        n->an_port = ports[2 * i];
+        n->an_peer_port = ports[2 * i + 1];
+        n->an_fixed_ports = 1;
+        snprintf(buf, sizeof(buf), "%d", i + 1);
+        api_node_arg(n, "--node-id");
+        api_node_arg(n, buf);
+        api_node_arg(n, "--durability");
+        api_node_arg(n, "majority");
+        api_node_set_secret(n, secret);
+        for (int j = 0; j < count; j++) {
+            if (j == i)
+                continue;
+            snprintf(buf, sizeof(buf), "%d@127.0.0.1:%d", j + 1, ports[2 * j + 1]);
+            api_node_arg(n, "--peer");
+            api_node_arg(n, buf);
+        }
+    }
+}
+
+void api_cluster_start(api_cluster_t *cl)
+{
+    for (int i = 0; i < cl->acl_n; i++)
+        api_node_start(&cl->acl_nodes[i]);
+}
+
+/* 1 when body's "peers" has "link":"up" for every node id in want[0..nwant). */
+static int links_up(const char *body, size_t len, const int *want, int nwant)
+{
+    api_json_t *j = NULL;
+    const api_json_t *peers;
+    int up = 0;
+
+    if (api_json_parse(body, len, &j, NULL) < 0)
+        return 0;
+    peers = api_json_get(j, "peers");
+    for (size_t i = 0; peers != NULL && peers->aj_type == AJ_ARR && i < peers->aj_n; i++) {
+        const api_json_t *id = api_json_get(peers->aj_items[i], "node_id");
+        const char *link = api_json_str(peers->aj_items[i], "link");
+
+        if (id == NULL || id->aj_type != AJ_NUM || link == NULL || strcmp(link, "up") != 0)
+            continue;
+        for (int k = 0; k < nwant; k++) {
+            if ((int)id->aj_num == want[k])
+                up++;
+        }
+    }
+    api_json_free(j);
+    return up == nwant;
+}
+
+void api_cluster_wait_links(api_cluster_t *cl, int timeout_ms)
+{
+    uint64_t deadline = api_now_ms() + (uint64_t)timeout_ms;
+    char last[1024] = "";
+
+    for (int i = 0; i < cl->acl_n; i++) {
+        const api_node_t *n = &cl->acl_nodes[i];
+        int want[API_CLUSTER_MAX], nwant = 0;
+
+        if (n->an_pid <= 0)
+            continue;
+        for (int k = 0; k < cl->acl_n; k++) {
+            if (k != i && cl->acl_nodes[k].an_pid > 0)
+                want[nwant++] = k + 1;
+        }
+        for (;;) {
+            api_resp_t r;
+            int ok = 0;
+
+            if (api_request(n, 1, "GET", "/v1/cluster", NULL, NULL, 0, &r) == 0 &&
+                r.ar_status == 200) {
+                ok = links_up(r.ar_body, r.ar_body_len, want, nwant);
+                snprintf(last, sizeof(last), "%s", r.ar_body != NULL ? r.ar_body : "");
+            }
+            api_resp_free(&r);
+            if (ok)
+                break;
+            if (api_now_ms() > deadline) {
+                api_node_dump_log(n, 3000);
+                ck_abort_msg("node %d: peer links not all up within %d ms; last /v1/cluster: "
+                             "%.900s",
+                             i + 1, timeout_ms, last);
+            }
+            api_sleep_ms(50);
+        }
+    }
+}
+
+void api_cluster_finish(api_cluster_t *cl)
+{
+    for (int i = 0; i < cl->acl_n; i++)
+        api_node_finish(&cl->acl_nodes[i]);
 }

@@ -33,6 +33,7 @@ typedef struct api_node {
     int an_nargs;
     char an_failpoints[512];      /* CAIRN_FAILPOINTS for the next starts ("" = unset) */
     int an_reg;                   /* registry slot */
+    int an_fixed_ports;           /* ports chosen by the test: never re-picked */
 } api_node_t;
 
 /* Prepares n with a fresh base directory; no process yet. */
@@ -123,5 +124,43 @@ int api_run_suite(struct Suite *s);
 
 /* Raises RLIMIT_NOFILE's soft limit to at least want (or the hard limit). */
 void api_raise_nofile(long want);
+
+/* ------------------------------------------------------------------
+ * Multi-node clusters on loopback (replication between real cairnd).
+ */
+
+#define API_CLUSTER_MAX 4
+
+/* `count` distinct free ports on 127.0.0.1, all bound at once then released. */
+void api_pick_ports_n(int *ports, int count);
+
+/* Writes base/secret (mode 0600) holding `secret` and adds --secret-file. */
+void api_node_set_secret(api_node_t *n, const char *secret);
+
+typedef struct api_cluster {
+    api_node_t acl_nodes[API_CLUSTER_MAX]; /* acl_nodes[i] has node id i + 1 */
+    int acl_n;
+} api_cluster_t;
+
+/*
+ * Prepares `count` nodes (ids 1..count) whose HTTP and peer ports are all
+ * picked up front, with one shared secret, --peer flags naming every other
+ * node and --durability majority. Extra flags can still be added per node
+ * with api_node_arg() before the start. No process yet.
+ */
+void api_cluster_init(api_cluster_t *cl, int count);
+
+/* Starts every node (each one until /v1/health answers). */
+void api_cluster_start(api_cluster_t *cl);
+
+/*
+ * Waits up to timeout_ms until every running node's GET /v1/cluster shows
+ * "link":"up" for every other running node; fails the test (with the last
+ * body) otherwise.
+ */
+void api_cluster_wait_links(api_cluster_t *cl, int timeout_ms);
+
+/* api_node_finish() for every node (clean SIGTERM exit asserted). */
+void api_cluster_finish(api_cluster_t *cl);
 
 #endif
