@@ -22,12 +22,13 @@
 #define HLC_LOGICAL_BITS 16
 #define HLC_LOGICAL_MASK ((uint64_t)0xffff)
 #define HLC_PHYS(v) ((v) >> HLC_LOGICAL_BITS)
-#define HLC_MAKE(ms, logical) (((uint64_t)(ms) << HLC_LOGICAL_BITS) | ((uint64_t)(logical)&HLC_LOGICAL_MASK))
+#define HLC_MAKE(ms, logical)                                                                      \
+    (((uint64_t)(ms) << HLC_LOGICAL_BITS) | ((uint64_t)(logical)&HLC_LOGICAL_MASK))
 
 typedef struct hlc {
     pthread_mutex_t hc_lock;
-    uint64_t hc_last;          /* last value issued or observed */
-    int64_t hc_offset_ms;      /* added to the wall clock (clock-skew testing) */
+    uint64_t hc_last;             /* last value issued or observed */
+    int64_t hc_offset_ms;         /* added to the wall clock (clock-skew testing) */
     uint64_t (*hc_wall_ms)(void); /* wall clock source; tests may replace */
 } hlc_t;
 

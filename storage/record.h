@@ -31,8 +31,8 @@
 #include "storage/store.h"
 
 typedef struct record {
-    store_stat_t r_st;     /* key, version, state, file id, size, hash, ctype, inline */
-    uint64_t r_prev_file;  /* 0 when none */
+    store_stat_t r_st;    /* key, version, state, file id, size, hash, ctype, inline */
+    uint64_t r_prev_file; /* 0 when none */
 } record_t;
 
 #define RECORD_ENC_MAX (STORE_KEY_MAX + STORE_CTYPE_MAX + 128)
@@ -47,8 +47,8 @@ int record_decode(const void *data, size_t len, record_t *r);
  * references the file. Value: msgpack map {"e": bin encoded key, "v": uint
  * version, "o": uint origin}.
  */
-int fileent_encode(const uint8_t *enc_key, size_t enc_len, const store_version_t *v,
-                   uint8_t *out, size_t cap);
+int fileent_encode(const uint8_t *enc_key, size_t enc_len, const store_version_t *v, uint8_t *out,
+                   size_t cap);
 int fileent_decode(const void *data, size_t len, uint8_t *enc_key, size_t *enc_len,
                    store_version_t *v);
 

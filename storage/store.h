@@ -52,8 +52,8 @@ typedef struct store_stat {
     size_t st_klen;
     store_version_t st_version;
     store_state_t st_state;
-    uint64_t st_file_id; /* 0 for tombstones */
-    uint64_t st_size;    /* final size (receiving: the size announced by the sender) */
+    uint64_t st_file_id;             /* 0 for tombstones */
+    uint64_t st_size;                /* final size (receiving: the size announced by the sender) */
     uint8_t st_hash[STORE_HASH_LEN]; /* XXH3-128 of the content, big-endian canonical form */
     char st_ctype[STORE_CTYPE_MAX + 1];
     /* The (origin = this node) sequence number the change got in the
@@ -82,15 +82,15 @@ typedef void (*store_repair_fn)(void *arg, const char *key, size_t klen,
                                 const store_version_t *version, uint64_t file_id);
 
 typedef struct store_opts {
-    const char *so_dir;         /* data directory; created if missing */
-    uint16_t so_node_id;        /* 1..65535: origin id of local writes */
-    uint64_t so_map_size;       /* initial LMDB map size (0: 256 MiB); grows on demand */
-    uint64_t so_map_size_max;   /* map never grows past this (0: 1 TiB); then -ENOSPC */
-    uint64_t so_max_blob_size;  /* 0: unlimited; bigger writes fail with CAIRN_ETOOBIG */
-    int so_log_changes;         /* append every applied change to the replication log */
-    store_repair_fn so_repair;  /* may be NULL */
+    const char *so_dir;        /* data directory; created if missing */
+    uint16_t so_node_id;       /* 1..65535: origin id of local writes */
+    uint64_t so_map_size;      /* initial LMDB map size (0: 256 MiB); grows on demand */
+    uint64_t so_map_size_max;  /* map never grows past this (0: 1 TiB); then -ENOSPC */
+    uint64_t so_max_blob_size; /* 0: unlimited; bigger writes fail with CAIRN_ETOOBIG */
+    int so_log_changes;        /* append every applied change to the replication log */
+    store_repair_fn so_repair; /* may be NULL */
     void *so_repair_arg;
-    hlc_t *so_clock;            /* shared clock, or NULL for a private one */
+    hlc_t *so_clock;              /* shared clock, or NULL for a private one */
     unsigned so_commit_batch_max; /* commits per LMDB transaction (0: 256) */
     /*
      * May be NULL. Called by the commit thread after a transaction that
@@ -160,12 +160,12 @@ typedef struct store_put_opts {
                            * buffered and may end up inline (see so_inline_max). */
     const char *po_ctype; /* content type, NULL for none; max STORE_CTYPE_MAX bytes */
     /* local only, checked atomically with the commit: */
-    int po_if_none_match;         /* CAIRN_EPRECOND if a live version exists */
-    const uint8_t *po_if_match;   /* CAIRN_EPRECOND unless the live version has this hash */
+    int po_if_none_match;       /* CAIRN_EPRECOND if a live version exists */
+    const uint8_t *po_if_match; /* CAIRN_EPRECOND unless the live version has this hash */
     /* replica only: */
-    store_version_t po_version;   /* the version being delivered */
-    const uint8_t *po_hash;       /* its content hash (required): checked at finish */
-    uint16_t po_log_origin;       /* change identity for the log/cursor (0: none) */
+    store_version_t po_version; /* the version being delivered */
+    const uint8_t *po_hash;     /* its content hash (required): checked at finish */
+    uint16_t po_log_origin;     /* change identity for the log/cursor (0: none) */
     uint64_t po_log_seq;
 } store_put_opts_t;
 
@@ -219,8 +219,8 @@ void store_put_abort(store_writer_t *w);
 
 typedef struct store_del_opts {
     store_put_mode_t do_mode;
-    const uint8_t *do_if_match;  /* local: CAIRN_EPRECOND unless live hash matches */
-    store_version_t do_version;  /* replica: the tombstone's version */
+    const uint8_t *do_if_match; /* local: CAIRN_EPRECOND unless live hash matches */
+    store_version_t do_version; /* replica: the tombstone's version */
     uint16_t do_log_origin;
     uint64_t do_log_seq;
 } store_del_opts_t;
@@ -443,19 +443,19 @@ int store_log_oldest_hlc(store_t *s, uint64_t *hlc);
 /* ------------------------------------------------------------ maintenance */
 
 typedef struct store_stats {
-    uint64_t ss_blobs;              /* live complete records */
-    uint64_t ss_bytes;              /* their content bytes */
+    uint64_t ss_blobs; /* live complete records */
+    uint64_t ss_bytes; /* their content bytes */
     uint64_t ss_tombstones;
-    uint64_t ss_reads_reresolved;   /* reads that met a leftover and re-resolved */
-    uint64_t ss_repairs_queued;     /* repair reports made (total) */
-    uint64_t ss_repairs_pending;    /* records currently waiting for a whole copy */
-    uint64_t ss_commit_txns;        /* LMDB write transactions */
-    uint64_t ss_commits;            /* changes committed (>= txns: group commit) */
-    uint64_t ss_files_collected;    /* files unlinked by GC */
-    uint64_t ss_leftovers_removed;  /* crash leftovers deleted by recovery */
-    uint64_t ss_live_writers;       /* includes local writers still buffering */
-    uint64_t ss_inline_blobs;       /* of ss_blobs: those stored inline */
-    uint64_t ss_inline_bytes;       /* of ss_bytes: their content bytes */
+    uint64_t ss_reads_reresolved;  /* reads that met a leftover and re-resolved */
+    uint64_t ss_repairs_queued;    /* repair reports made (total) */
+    uint64_t ss_repairs_pending;   /* records currently waiting for a whole copy */
+    uint64_t ss_commit_txns;       /* LMDB write transactions */
+    uint64_t ss_commits;           /* changes committed (>= txns: group commit) */
+    uint64_t ss_files_collected;   /* files unlinked by GC */
+    uint64_t ss_leftovers_removed; /* crash leftovers deleted by recovery */
+    uint64_t ss_live_writers;      /* includes local writers still buffering */
+    uint64_t ss_inline_blobs;      /* of ss_blobs: those stored inline */
+    uint64_t ss_inline_bytes;      /* of ss_bytes: their content bytes */
 } store_stats_t;
 
 void store_get_stats(store_t *s, store_stats_t *out);

@@ -278,9 +278,9 @@ typedef struct crash_case {
 } crash_case_t;
 
 static const crash_case_t cases[] = {
-    {"store.write.chunk=crash", 0, 0},      {"store.write.chunk=crash@3", 0, 0},
-    {"store.write.synced=crash", 0, 0},     {"store.write.finalized=crash", 0, 0},
-    {"store.commit.after=crash", 1, 0},     {"store.gc.unlink=crash", 1, 1},
+    {"store.write.chunk=crash", 0, 0},  {"store.write.chunk=crash@3", 0, 0},
+    {"store.write.synced=crash", 0, 0}, {"store.write.finalized=crash", 0, 0},
+    {"store.commit.after=crash", 1, 0}, {"store.gc.unlink=crash", 1, 1},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
@@ -345,8 +345,8 @@ static void run_local_case(size_t ci, size_t size, int overwrite, int inl)
         ck_assert_msg(killed(status), "%s size=%zu overwrite=%d: child was not killed (status %d)",
                       c->failpoint, size, overwrite, status);
     else
-        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                      "%s: child failed (status %d)", c->failpoint, status);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: child failed (status %d)",
+                      c->failpoint, status);
 
     uint64_t before[MAX_FILES];
     size_t nbefore = scan_blob_ids(dir, before, MAX_FILES);

@@ -122,9 +122,8 @@ char *api_pct_encode(const char *raw, size_t len, int keep_slash)
     ck_assert_ptr_nonnull(out);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)raw[i];
-        int plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~' ||
-                    (c == '/' && keep_slash);
+        int plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == '_' || c == '~' || (c == '/' && keep_slash);
         if (plain) {
             out[o++] = (char)c;
         } else {

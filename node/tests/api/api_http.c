@@ -664,8 +664,8 @@ void api_assert_error(const api_resp_t *r, int status, const char *code)
     ck_assert_msg(j->aj_type == AJ_OBJ, "error body is not an object: %.300s", r->ar_body);
     ck_assert_msg(api_json_str(j, "error") != NULL && strcmp(api_json_str(j, "error"), code) == 0,
                   "expected \"error\":\"%s\", body %.300s", code, r->ar_body);
-    ck_assert_msg(api_json_str(j, "message") != NULL, "error body lacks a \"message\" string: %.300s",
-                  r->ar_body);
+    ck_assert_msg(api_json_str(j, "message") != NULL,
+                  "error body lacks a \"message\" string: %.300s", r->ar_body);
     api_json_free(j);
 }
 
@@ -719,7 +719,8 @@ void api_assert_put_ok(const api_resp_t *r, const char *key_raw, uint64_t size, 
     ck_assert_msg(api_json_parse(r->ar_body, r->ar_body_len, &j, &err) == 0,
                   "PUT 201 body is not JSON (%s): %.300s", err, r->ar_body);
     if (key_raw != NULL)
-        ck_assert_msg(api_json_str(j, "key") != NULL && strcmp(api_json_str(j, "key"), key_raw) == 0,
+        ck_assert_msg(api_json_str(j, "key") != NULL &&
+                          strcmp(api_json_str(j, "key"), key_raw) == 0,
                       "PUT body key mismatch: %.300s", r->ar_body);
     else
         ck_assert_msg(api_json_str(j, "key") != NULL, "PUT body lacks key: %.300s", r->ar_body);
@@ -730,8 +731,8 @@ void api_assert_put_ok(const api_resp_t *r, const char *key_raw, uint64_t size, 
     ck_assert_msg(api_json_str(j, "etag") != NULL, "PUT body lacks etag string: %.300s",
                   r->ar_body);
     unquote(api_json_str(j, "etag"), jetag, sizeof(jetag));
-    ck_assert_msg(strcmp(jetag, hex) == 0, "PUT body etag %s, expected %s",
-                  api_json_str(j, "etag"), hex);
+    ck_assert_msg(strcmp(jetag, hex) == 0, "PUT body etag %s, expected %s", api_json_str(j, "etag"),
+                  hex);
     ck_assert_msg(api_json_str(j, "version") != NULL &&
                       strcmp(api_json_str(j, "version"), ver) == 0,
                   "PUT body version differs from X-Cairn-Version %s: %.300s", ver, r->ar_body);
@@ -757,8 +758,8 @@ static void assert_get(const api_resp_t *r, const char *target, uint64_t len, co
     const char *cl = api_resp_header(r, "Content-Length");
     const char *etag = api_resp_header(r, "ETag");
 
-    ck_assert_msg(r->ar_status == 200, "GET %s: expected 200, got %d: %.300s", target,
-                  r->ar_status, r->ar_body);
+    ck_assert_msg(r->ar_status == 200, "GET %s: expected 200, got %d: %.300s", target, r->ar_status,
+                  r->ar_body);
     ck_assert_msg(cl != NULL && strtoull(cl, NULL, 10) == len,
                   "GET %s: Content-Length %s, expected %llu", target, cl ? cl : "(none)",
                   (unsigned long long)len);
@@ -767,8 +768,8 @@ static void assert_get(const api_resp_t *r, const char *target, uint64_t len, co
     ck_assert_msg(strcmp(r->ar_hash, hex) == 0, "GET %s: content hash %s, expected %s", target,
                   r->ar_hash, hex);
     snprintf(want, sizeof(want), "\"%s\"", hex);
-    ck_assert_msg(etag != NULL && strcmp(etag, want) == 0, "GET %s: ETag %s, expected %s",
-                  target, etag ? etag : "(none)", want);
+    ck_assert_msg(etag != NULL && strcmp(etag, want) == 0, "GET %s: ETag %s, expected %s", target,
+                  etag ? etag : "(none)", want);
     ck_assert_msg(api_version_ok(api_resp_header(r, "X-Cairn-Version")),
                   "GET %s: bad X-Cairn-Version", target);
 }
@@ -906,8 +907,8 @@ api_json_t *api_must_list(const api_node_t *n, const char *query)
     else
         snprintf(target, sizeof(target), "/v1/blobs");
     api_must_request(n, "GET", target, NULL, NULL, 0, &r);
-    ck_assert_msg(r.ar_status == 200, "GET %s: expected 200, got %d: %.300s", target,
-                  r.ar_status, r.ar_body);
+    ck_assert_msg(r.ar_status == 200, "GET %s: expected 200, got %d: %.300s", target, r.ar_status,
+                  r.ar_body);
     ct = api_resp_header(&r, "Content-Type");
     ck_assert_msg(ct != NULL && strncasecmp(ct, "application/json", 16) == 0,
                   "GET %s: Content-Type %s", target, ct ? ct : "(none)");
@@ -927,8 +928,8 @@ api_json_t *api_must_list(const api_node_t *n, const char *query)
                       i);
         ck_assert_msg(sz != NULL && sz->aj_type == AJ_NUM && sz->aj_num >= 0,
                       "GET %s: item %zu: no size number", target, i);
-        ck_assert_msg(api_json_str(it, "etag") != NULL, "GET %s: item %zu: no etag string",
-                      target, i);
+        ck_assert_msg(api_json_str(it, "etag") != NULL, "GET %s: item %zu: no etag string", target,
+                      i);
         ck_assert_msg(api_version_ok(api_json_str(it, "version")),
                       "GET %s: item %zu: version is not a \"<hlc>-<origin>\" string: %.300s",
                       target, i, r.ar_body);

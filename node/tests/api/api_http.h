@@ -29,26 +29,26 @@ typedef struct api_hdr {
 
 typedef struct api_resp {
     int ar_status;
-    int ar_minor;              /* 1 for HTTP/1.1 */
+    int ar_minor; /* 1 for HTTP/1.1 */
     api_hdr_t *ar_hdrs;
     size_t ar_nhdrs;
-    char *ar_body;             /* first ac_store_max body bytes, NUL-terminated */
-    size_t ar_body_len;        /* bytes stored in ar_body */
-    uint64_t ar_body_total;    /* body bytes received */
+    char *ar_body;              /* first ac_store_max body bytes, NUL-terminated */
+    size_t ar_body_len;         /* bytes stored in ar_body */
+    uint64_t ar_body_total;     /* body bytes received */
     char ar_hash[API_HASH_HEX]; /* XXH3-128 of the whole body */
-    int ar_close;              /* server announced or used connection close */
-    int ar_got_100;            /* a 100 Continue preceded it (api_request*) */
+    int ar_close;               /* server announced or used connection close */
+    int ar_got_100;             /* a 100 Continue preceded it (api_request*) */
 } api_resp_t;
 
 typedef struct api_conn {
     int ac_fd;
     char *ac_buf;
-    size_t ac_off;             /* start of unread bytes */
-    size_t ac_len;             /* end of unread bytes */
+    size_t ac_off; /* start of unread bytes */
+    size_t ac_len; /* end of unread bytes */
     size_t ac_cap;
-    int ac_eof;                /* peer closed (or reset) */
-    int ac_timeout_ms;         /* per wait; default 30000 */
-    size_t ac_store_max;       /* body bytes kept in ar_body; default 64 MiB */
+    int ac_eof;                                     /* peer closed (or reset) */
+    int ac_timeout_ms;                              /* per wait; default 30000 */
+    size_t ac_store_max;                            /* body bytes kept in ar_body; default 64 MiB */
     void (*ac_progress)(void *arg, uint64_t total); /* called as body bytes arrive */
     void *ac_progress_arg;
 } api_conn_t;
@@ -130,8 +130,7 @@ void api_assert_error(const api_resp_t *r, int status, const char *code);
 /* Asserts r is a PUT 201 for content with hash hex: ETag "\"hex\"",
  * X-Cairn-Version "<digits>-<digits>", JSON body {"key","size","etag","version"}
  * consistent with them (key compared when key_raw is not NULL). */
-void api_assert_put_ok(const api_resp_t *r, const char *key_raw, uint64_t size,
-                       const char *hex);
+void api_assert_put_ok(const api_resp_t *r, const char *key_raw, uint64_t size, const char *hex);
 
 /* PUT /v1/blobs/<key_enc> with data; asserts 201 and the ETag. */
 void api_must_put(const api_node_t *n, const char *key_enc, const void *data, size_t len);
@@ -155,8 +154,6 @@ int api_version_ok(const char *v);
 /* Value of the unlabelled metric (or the sum over all label sets of the
  * family `name`) in a Prometheus text body; -1 when absent. */
 double api_metric_sum(const char *text, const char *name);
-
-
 
 /* Polls /metrics until cairn_http_connections_open <= max (the polling
  * connection itself counts as one) or fails the test after timeout_ms.

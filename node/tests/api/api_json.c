@@ -161,8 +161,8 @@ static int parse_string(jparser_t *p, jstr_t *out)
         if (c < 0x20)
             return fail(p, "unescaped control character in string");
         if (c != '\\') {
-            size_t n = utf8_seq_len((const unsigned char *)p->jp_s + p->jp_pos,
-                                    p->jp_len - p->jp_pos);
+            size_t n =
+                utf8_seq_len((const unsigned char *)p->jp_s + p->jp_pos, p->jp_len - p->jp_pos);
             if (n == 0)
                 return fail(p, "invalid UTF-8 in string");
             if (jstr_push(out, p->jp_s + p->jp_pos, n) < 0)
@@ -176,14 +176,30 @@ static int parse_string(jparser_t *p, jstr_t *out)
         char e = p->jp_s[p->jp_pos++];
         char lit;
         switch (e) {
-        case '"': lit = '"'; break;
-        case '\\': lit = '\\'; break;
-        case '/': lit = '/'; break;
-        case 'b': lit = '\b'; break;
-        case 'f': lit = '\f'; break;
-        case 'n': lit = '\n'; break;
-        case 'r': lit = '\r'; break;
-        case 't': lit = '\t'; break;
+        case '"':
+            lit = '"';
+            break;
+        case '\\':
+            lit = '\\';
+            break;
+        case '/':
+            lit = '/';
+            break;
+        case 'b':
+            lit = '\b';
+            break;
+        case 'f':
+            lit = '\f';
+            break;
+        case 'n':
+            lit = '\n';
+            break;
+        case 'r':
+            lit = '\r';
+            break;
+        case 't':
+            lit = '\t';
+            break;
         case 'u': {
             uint32_t cp;
             if (hex4(p, &cp) < 0)

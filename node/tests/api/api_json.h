@@ -29,7 +29,7 @@ typedef struct api_json {
     struct api_json **aj_items; /* AJ_ARR / AJ_OBJ values */
     char **aj_keys;             /* AJ_OBJ member names (decoded) */
     size_t *aj_keylens;
-    size_t aj_n;                /* number of items / members */
+    size_t aj_n; /* number of items / members */
 } api_json_t;
 
 /*

@@ -493,8 +493,8 @@ void api_expect_blob_files(const api_node_t *n, size_t want, int timeout_ms)
             break;
         api_sleep_ms(20);
     }
-    ck_assert_msg(have == want, "%zu .blob files under %s/blobs, expected %zu", have,
-                  n->an_data, want);
+    ck_assert_msg(have == want, "%zu .blob files under %s/blobs, expected %zu", have, n->an_data,
+                  want);
 }
 
 static int dump_log_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)

@@ -21,19 +21,19 @@
 #define API_PATH_MAX 512
 
 typedef struct api_node {
-    pid_t an_pid;                 /* running process, or 0 */
-    int an_port;                  /* HTTP API port on 127.0.0.1 */
-    int an_peer_port;             /* --peer-listen port */
-    char an_base[64];             /* temporary base directory */
-    char an_data[API_PATH_MAX];   /* base/data */
-    char an_log[API_PATH_MAX];    /* base/cairnd.log */
-    char an_token[256];           /* sent as Bearer token when non-empty */
-    const char *an_log_level;     /* default "warn" */
+    pid_t an_pid;                     /* running process, or 0 */
+    int an_port;                      /* HTTP API port on 127.0.0.1 */
+    int an_peer_port;                 /* --peer-listen port */
+    char an_base[64];                 /* temporary base directory */
+    char an_data[API_PATH_MAX];       /* base/data */
+    char an_log[API_PATH_MAX];        /* base/cairnd.log */
+    char an_token[256];               /* sent as Bearer token when non-empty */
+    const char *an_log_level;         /* default "warn" */
     char *an_args[API_NODE_MAX_ARGS]; /* extra flags (copies) */
     int an_nargs;
-    char an_failpoints[512];      /* CAIRN_FAILPOINTS for the next starts ("" = unset) */
-    int an_reg;                   /* registry slot */
-    int an_fixed_ports;           /* ports chosen by the test: never re-picked */
+    char an_failpoints[512]; /* CAIRN_FAILPOINTS for the next starts ("" = unset) */
+    int an_reg;              /* registry slot */
+    int an_fixed_ports;      /* ports chosen by the test: never re-picked */
 } api_node_t;
 
 /* Prepares n with a fresh base directory; no process yet. */

@@ -341,9 +341,9 @@ START_TEST(test_timeouts)
 
     /* An upload that stalls midway: aborted after the idle timeout. */
     ck_assert_int_eq(api_conn_open(&c, n.an_port, 0), 0);
-    ck_assert_int_eq(api_send_req(&c, &n, 1, "PUT", "/v1/blobs/stalled",
-                                  "Content-Length: 1000000\r\n", NULL, 0),
-                     0);
+    ck_assert_int_eq(
+        api_send_req(&c, &n, 1, "PUT", "/v1/blobs/stalled", "Content-Length: 1000000\r\n", NULL, 0),
+        0);
     ck_assert_int_eq(api_conn_send_gen(&c, 20, 0, 300000, 0, 1), 0);
     el = time_to_close(&c, 8000);
     api_conn_close(&c);

@@ -51,15 +51,15 @@ static void check_protected(const api_node_t *n, const char *authz)
 START_TEST(test_token_required)
 {
     static const char *const wrong[] = {
-        NULL,                            /* no header */
-        "Bearer wrong",                  /* wrong token */
-        "Bearer " TOKEN "x",             /* token plus a byte */
-        "Bearer s3cret-Token_012345678", /* token minus a byte */
+        NULL,                             /* no header */
+        "Bearer wrong",                   /* wrong token */
+        "Bearer " TOKEN "x",              /* token plus a byte */
+        "Bearer s3cret-Token_012345678",  /* token minus a byte */
         "Bearer s3cret-token_0123456789", /* case differs */
-        "Basic " TOKEN,                  /* wrong scheme */
-        "Bearer",                        /* scheme only */
-        "Bearer ",                       /* empty token */
-        TOKEN,                           /* no scheme */
+        "Basic " TOKEN,                   /* wrong scheme */
+        "Bearer",                         /* scheme only */
+        "Bearer ",                        /* empty token */
+        TOKEN,                            /* no scheme */
     };
     api_node_t n;
     api_resp_t r;
@@ -80,8 +80,8 @@ START_TEST(test_token_required)
     api_must_request(&n, "GET", "/v1/blobs/k", NULL, NULL, 0, &r);
     ck_assert_int_eq(r.ar_status, 200);
     api_resp_free(&r);
-    ck_assert_int_eq(api_request(&n, 0, "GET", "/v1/blobs/k",
-                                 "Authorization: bearer " TOKEN "\r\n", NULL, 0, &r),
+    ck_assert_int_eq(api_request(&n, 0, "GET", "/v1/blobs/k", "Authorization: bearer " TOKEN "\r\n",
+                                 NULL, 0, &r),
                      0);
     ck_assert_msg(r.ar_status == 200, "lower-case \"bearer\" scheme: %d", r.ar_status);
     api_resp_free(&r);
@@ -99,9 +99,8 @@ START_TEST(test_token_required)
     ck_assert_msg(strstr(r.ar_body, "cairn_http_requests_total") != NULL, "metrics body");
     api_resp_free(&r);
     /* A wrong token on an open route is ignored, not refused. */
-    ck_assert_int_eq(api_request(&n, 0, "GET", "/v1/health", "Authorization: Bearer nope\r\n",
-                                 NULL, 0, &r),
-                     0);
+    ck_assert_int_eq(
+        api_request(&n, 0, "GET", "/v1/health", "Authorization: Bearer nope\r\n", NULL, 0, &r), 0);
     ck_assert_int_eq(r.ar_status, 200);
     api_resp_free(&r);
     api_node_finish(&n);
@@ -158,9 +157,9 @@ START_TEST(test_no_token_configured)
     api_node_start(&n);
     api_must_put(&n, "open", "x", 1);
     /* Any Authorization header is ignored when no token is configured. */
-    ck_assert_int_eq(api_request(&n, 0, "GET", "/v1/blobs/open", "Authorization: Bearer zzz\r\n",
-                                 NULL, 0, &r),
-                     0);
+    ck_assert_int_eq(
+        api_request(&n, 0, "GET", "/v1/blobs/open", "Authorization: Bearer zzz\r\n", NULL, 0, &r),
+        0);
     ck_assert_int_eq(r.ar_status, 200);
     api_resp_free(&r);
     api_node_finish(&n);

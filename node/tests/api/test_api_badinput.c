@@ -237,8 +237,8 @@ START_TEST(test_framing_conflicts)
                   "PUT /v1/blobs/nan HTTP/1.1\r\nHost: x\r\nContent-Length: 12abc\r\n\r\n", 400,
                   "bad_request");
     expect_status(&n, "unknown Transfer-Encoding",
-                  "PUT /v1/blobs/gz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nxx",
-                  400, "bad_request");
+                  "PUT /v1/blobs/gz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nxx", 400,
+                  "bad_request");
     expect_status(&n, "bad chunk size",
                   "PUT /v1/blobs/chunk HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                   "zz\r\nhello\r\n0\r\n\r\n",
@@ -337,8 +337,8 @@ static void expect_bounded(const api_node_t *n, const char *what, const char *he
         sent += ul * 256;
     }
     rc = api_conn_read_resp(&c, 0, &r);
-    ck_assert_msg(rc == 0 || rc == API_ECLOSED,
-                  "%s: no answer after %zu bytes (%d): unbounded", what, sent, rc);
+    ck_assert_msg(rc == 0 || rc == API_ECLOSED, "%s: no answer after %zu bytes (%d): unbounded",
+                  what, sent, rc);
     if (rc == 0)
         ck_assert_msg(r.ar_status == 431 || r.ar_status == 400 || r.ar_status == 413,
                       "%s: answered %d", what, r.ar_status);
@@ -355,10 +355,11 @@ START_TEST(test_trailer_bounded)
     api_node_files_only(&n);
     api_node_start(&n);
     seed_blobs(&n);
-    expect_bounded(&n, "trailer section",
-                   "PUT /v1/blobs/tr HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                   "5\r\nhello\r\n0\r\n",
-                   "X-Trailer: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    expect_bounded(
+        &n, "trailer section",
+        "PUT /v1/blobs/tr HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n0\r\n",
+        "X-Trailer: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
     api_must_status(&n, "GET", "/v1/blobs/tr", 404);
     api_expect_blob_files(&n, 2, 5000);
     check_intact(&n);

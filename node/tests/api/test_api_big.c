@@ -76,8 +76,7 @@ START_TEST(test_one_gib)
     ck_assert_int_eq(api_send_req(&c, &n, 1, "PUT", "/v1/blobs/one-gib", extra, NULL, 0), 0);
     for (uint64_t off = 0; off < size; off += 64u << 20) {
         int rc = api_conn_send_gen(&c, 77, off, 64u << 20, 0, 1);
-        ck_assert_msg(rc == 0, "PUT body stopped at offset %llu (%d)", (unsigned long long)off,
-                      rc);
+        ck_assert_msg(rc == 0, "PUT body stopped at offset %llu (%d)", (unsigned long long)off, rc);
         probe(&m);
     }
     ck_assert_int_eq(api_conn_read_final(&c, 0, &r), 0);

@@ -197,8 +197,8 @@ static void *lister(void *arg)
             break;
         }
         c.ac_store_max = 1 << 20;
-        if (api_send_req(&c, sh->sh_node, 1, "GET", "/v1/blobs?prefix=hot%2F&limit=2", NULL,
-                         NULL, 0) != 0 ||
+        if (api_send_req(&c, sh->sh_node, 1, "GET", "/v1/blobs?prefix=hot%2F&limit=2", NULL, NULL,
+                         0) != 0 ||
             api_conn_read_final(&c, 0, &r) != 0) {
             report(sh, "lister: transport error");
             api_resp_free(&r);
@@ -241,15 +241,14 @@ START_TEST(test_readers_and_writers)
         pthread_join(th[i], NULL);
     printf("concurrent: %d writes, %d deletes, %d reads ok, %d 404, %d short bodies, %d "
            "listings\n",
-           atomic_load(&sh.sh_writes), atomic_load(&sh.sh_deletes),
-           atomic_load(&sh.sh_reads_ok), atomic_load(&sh.sh_reads_404),
-           atomic_load(&sh.sh_short), atomic_load(&sh.sh_lists));
+           atomic_load(&sh.sh_writes), atomic_load(&sh.sh_deletes), atomic_load(&sh.sh_reads_ok),
+           atomic_load(&sh.sh_reads_404), atomic_load(&sh.sh_short), atomic_load(&sh.sh_lists));
     fflush(stdout);
     ck_assert_msg(sh.sh_error[0] == '\0', "%s", sh.sh_error);
     ck_assert_msg(atomic_load(&sh.sh_writes) > 10 && atomic_load(&sh.sh_reads_ok) > 10,
                   "too little traffic to mean anything");
-    ck_assert_msg(atomic_load(&sh.sh_short) == 0,
-                  "%d reads got a short body while overwrites ran", atomic_load(&sh.sh_short));
+    ck_assert_msg(atomic_load(&sh.sh_short) == 0, "%d reads got a short body while overwrites ran",
+                  atomic_load(&sh.sh_short));
     api_must_health(&n);
     api_node_finish(&n);
 }

@@ -160,8 +160,7 @@ START_TEST(test_get_if_none_match)
     api_resp_free(&r);
     snprintf(hdr, sizeof(hdr), "If-None-Match: %s\r\n", etag);
     api_must_request(&n, "GET", "/v1/blobs/g", hdr, NULL, 0, &r);
-    ck_assert_msg(r.ar_status == 304 || r.ar_status == 200, "GET If-None-Match: %d",
-                  r.ar_status);
+    ck_assert_msg(r.ar_status == 304 || r.ar_status == 200, "GET If-None-Match: %d", r.ar_status);
     if (r.ar_status == 304) {
         ck_assert_uint_eq(r.ar_body_total, 0);
         ck_assert_str_eq(api_resp_header(&r, "ETag"), etag);

@@ -63,8 +63,7 @@ static void put_into_crash(api_node_t *n, const char *key, uint64_t seed, uint64
     ck_assert_int_eq(api_send_req(&c, n, 1, "PUT", target, extra, NULL, 0), 0);
     api_conn_send_gen(&c, seed, 0, size, 0, 1);
     rc = api_conn_read_final(&c, 0, &r);
-    ck_assert_msg(rc != 0, "PUT %s was answered (%d) although the node crashed", key,
-                  r.ar_status);
+    ck_assert_msg(rc != 0, "PUT %s was answered (%d) although the node crashed", key, r.ar_status);
     api_resp_free(&r);
     api_conn_close(&c);
     wait_crashed(n);
@@ -199,8 +198,7 @@ START_TEST(test_missing_file)
     printf("GET of a blob without a file: 503 after %llu ms (--read-timeout 1)\n",
            (unsigned long long)el);
     fflush(stdout);
-    ck_assert_msg(el < 5000, "the 503 took %llu ms with --read-timeout 1",
-                  (unsigned long long)el);
+    ck_assert_msg(el < 5000, "the 503 took %llu ms with --read-timeout 1", (unsigned long long)el);
 
     api_must_request(&n, "GET", "/metrics", NULL, NULL, 0, &r);
     ck_assert_msg(api_metric_sum(r.ar_body, "cairn_repairs_queued_total") >= 1,

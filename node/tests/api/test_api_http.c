@@ -153,8 +153,8 @@ START_TEST(test_pipelining_large)
 END_TEST
 
 /* Sends a chunked PUT of generated content and checks it. */
-static void chunked_roundtrip(const api_node_t *n, const char *key, uint64_t seed,
-                              uint64_t size, size_t chunk)
+static void chunked_roundtrip(const api_node_t *n, const char *key, uint64_t seed, uint64_t size,
+                              size_t chunk)
 {
     char target[128], hex[API_HASH_HEX];
     api_conn_t c;
@@ -250,9 +250,8 @@ START_TEST(test_expect_continue)
     ck_assert_int_eq(r.ar_status, 201);
     api_resp_free(&r);
     /* A client that sends the body without waiting for 100 is fine too. */
-    ck_assert_int_eq(api_send_req(&c, &n, 1, "PUT", "/v1/blobs/ec3", "Expect: 100-continue\r\n",
-                                  "eager", 5),
-                     0);
+    ck_assert_int_eq(
+        api_send_req(&c, &n, 1, "PUT", "/v1/blobs/ec3", "Expect: 100-continue\r\n", "eager", 5), 0);
     ck_assert_int_eq(api_conn_read_final(&c, 0, &r), 0);
     ck_assert_int_eq(r.ar_status, 201);
     api_resp_free(&r);
@@ -327,9 +326,8 @@ START_TEST(test_connection_close_and_http10)
 
     /* Connection: close is honoured: answer, then close. */
     ck_assert_int_eq(api_conn_open(&c, n.an_port, 0), 0);
-    ck_assert_int_eq(api_send_req(&c, &n, 1, "GET", "/v1/blobs/k", "Connection: close\r\n", NULL,
-                                  0),
-                     0);
+    ck_assert_int_eq(
+        api_send_req(&c, &n, 1, "GET", "/v1/blobs/k", "Connection: close\r\n", NULL, 0), 0);
     ck_assert_int_eq(api_conn_read_final(&c, 0, &r), 0);
     ck_assert_int_eq(r.ar_status, 200);
     ck_assert_str_eq(r.ar_body, "value");

@@ -177,8 +177,8 @@ END_TEST
 START_TEST(test_bad_keys)
 {
     static const char *const bad[] = {
-        "%00",         "a%00b",   "%G1",     "abc%",    "abc%4",   "%%",       "%C3%28",
-        "%C0%AF",      "%ED%A0%80", "%FF",   "%F8%88%80%80%80", "a%E2%9C", "%80",
+        "%00", "a%00b",           "%G1",     "abc%", "abc%4", "%%", "%C3%28", "%C0%AF", "%ED%A0%80",
+        "%FF", "%F8%88%80%80%80", "a%E2%9C", "%80",
     };
     api_node_t n;
     api_json_t *l;
@@ -254,8 +254,7 @@ START_TEST(test_long_keys_shared_prefix)
     for (int page = 0; page < 4; page++) {
         char query[4200];
         const char *next;
-        snprintf(query, sizeof(query), "prefix=ppp&limit=1%s%s", after[0] ? "&after=" : "",
-                 after);
+        snprintf(query, sizeof(query), "prefix=ppp&limit=1%s%s", after[0] ? "&after=" : "", after);
         l = api_must_list(&n, query);
         items = api_json_get(l, "items");
         if (page == 3) {
@@ -287,8 +286,8 @@ START_TEST(test_long_keys_shared_prefix)
 END_TEST
 
 /* Collects all keys under prefix by following next; returns the page count. */
-static int list_all(const api_node_t *n, const char *prefix_q, int limit, char keys[][32],
-                    int max, int *count)
+static int list_all(const api_node_t *n, const char *prefix_q, int limit, char keys[][32], int max,
+                    int *count)
 {
     char after[256] = "";
     int pages = 0;

@@ -55,12 +55,12 @@ START_TEST(test_refused_before_body)
 
     start_limited(&n, "1048576");
     ck_assert_int_eq(api_conn_open(&c, n.an_port, 0), 0);
-    ck_assert_int_eq(api_send_req(&c, &n, 1, "PUT", "/v1/blobs/big",
-                                  "Content-Length: 10485760\r\n", NULL, 0),
-                     0);
+    ck_assert_int_eq(
+        api_send_req(&c, &n, 1, "PUT", "/v1/blobs/big", "Content-Length: 10485760\r\n", NULL, 0),
+        0);
     c.ac_timeout_ms = 5000;
     ck_assert_msg(api_conn_readable(&c, 5000), "no answer within 5 s to a too-large "
-                                                "Content-Length (the server waits for the body)");
+                                               "Content-Length (the server waits for the body)");
     ck_assert_int_eq(api_conn_read_resp(&c, 0, &r), 0);
     api_assert_error(&r, 413, "payload_too_large");
     api_resp_free(&r);
@@ -106,9 +106,8 @@ static void chunked_put(const api_node_t *n, const char *target, uint64_t seed, 
     int rc;
 
     ck_assert_int_eq(api_conn_open(&c, n->an_port, 0), 0);
-    ck_assert_int_eq(api_send_req(&c, n, 1, "PUT", target, "Transfer-Encoding: chunked\r\n",
-                                  NULL, 0),
-                     0);
+    ck_assert_int_eq(
+        api_send_req(&c, n, 1, "PUT", target, "Transfer-Encoding: chunked\r\n", NULL, 0), 0);
     rc = api_conn_send_gen(&c, seed, 0, total, 65536, 1);
     ck_assert_msg(rc >= 0 || rc == -EPIPE || rc == -ECONNRESET, "chunked send: %d", rc);
     if (rc == 0)

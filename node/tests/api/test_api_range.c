@@ -16,16 +16,16 @@
 static uint8_t *g_data;
 
 /* GET with Range; asserts 206 with the given first..last (inclusive). */
-static void expect_206(const api_node_t *n, const char *target, const uint8_t *data,
-                       size_t total, const char *range, size_t first, size_t last)
+static void expect_206(const api_node_t *n, const char *target, const uint8_t *data, size_t total,
+                       const char *range, size_t first, size_t last)
 {
     char extra[256], want_cr[128], want_cl[32], hex[API_HASH_HEX];
     api_resp_t r;
 
     snprintf(extra, sizeof(extra), "Range: %s\r\n", range);
     api_must_request(n, "GET", target, extra, NULL, 0, &r);
-    ck_assert_msg(r.ar_status == 206, "Range %s: expected 206, got %d: %.200s", range,
-                  r.ar_status, r.ar_status == 200 ? "(whole body)" : r.ar_body);
+    ck_assert_msg(r.ar_status == 206, "Range %s: expected 206, got %d: %.200s", range, r.ar_status,
+                  r.ar_status == 200 ? "(whole body)" : r.ar_body);
     snprintf(want_cr, sizeof(want_cr), "bytes %zu-%zu/%zu", first, last, total);
     ck_assert_msg(api_resp_header(&r, "Content-Range") != NULL &&
                       strcmp(api_resp_header(&r, "Content-Range"), want_cr) == 0,

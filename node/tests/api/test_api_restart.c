@@ -120,8 +120,8 @@ static void restart_round(int sig)
 
     ck_assert_int_eq(api_node_stop(&n, sig, 20000, &status), 0);
     if (sig == SIGTERM)
-        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                      "SIGTERM: exit status 0x%x", status);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGTERM: exit status 0x%x",
+                      status);
     api_node_start(&n);
     verify_all(&n, blobs, nb);
     after = api_must_list(&n, NULL);
@@ -308,8 +308,8 @@ START_TEST(test_graceful_shutdown)
         late.ac_timeout_ms = 2000;
         (void)api_send_req(&late, &n, 1, "GET", "/v1/health", NULL, NULL, 0);
         rc = api_conn_read_final(&late, 0, &r);
-        ck_assert_msg(rc != 0 || r.ar_status == 503,
-                      "a new request after SIGTERM was served (%d)", rc == 0 ? r.ar_status : rc);
+        ck_assert_msg(rc != 0 || r.ar_status == 503, "a new request after SIGTERM was served (%d)",
+                      rc == 0 ? r.ar_status : rc);
         api_resp_free(&r);
         api_conn_close(&late);
     }

@@ -122,8 +122,9 @@ END_TEST
 
 START_TEST(test_not_found_and_unknown_routes)
 {
-    static const char *const targets[] = {"/", "/v1", "/v1/", "/v2/blobs/x", "/v1/blobsx",
-                                          "/v1/healthz", "/metrics/x", "/v1/cluster/x"};
+    static const char *const targets[] = {"/",           "/v1",          "/v1/",
+                                          "/v2/blobs/x", "/v1/blobsx",   "/v1/healthz",
+                                          "/metrics/x",  "/v1/cluster/x"};
     api_node_t n;
     api_resp_t r;
 
@@ -137,8 +138,7 @@ START_TEST(test_not_found_and_unknown_routes)
     api_resp_free(&r);
     for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
         api_must_request(&n, "GET", targets[i], NULL, NULL, 0, &r);
-        ck_assert_msg(r.ar_status == 404, "GET %s: expected 404, got %d", targets[i],
-                      r.ar_status);
+        ck_assert_msg(r.ar_status == 404, "GET %s: expected 404, got %d", targets[i], r.ar_status);
         api_assert_error(&r, 404, "not_found");
         api_resp_free(&r);
     }
@@ -154,8 +154,8 @@ START_TEST(test_wrong_methods)
     static const struct {
         const char *method, *target;
     } cases[] = {
-        {"POST", "/v1/blobs/k"},  {"PATCH", "/v1/blobs/k"}, {"PUT", "/v1/health"},
-        {"DELETE", "/v1/blobs"},  {"POST", "/v1/cluster"},  {"PUT", "/metrics"},
+        {"POST", "/v1/blobs/k"}, {"PATCH", "/v1/blobs/k"}, {"PUT", "/v1/health"},
+        {"DELETE", "/v1/blobs"}, {"POST", "/v1/cluster"},  {"PUT", "/metrics"},
     };
     api_node_t n;
     api_resp_t r;
@@ -166,7 +166,8 @@ START_TEST(test_wrong_methods)
         api_must_request(&n, cases[i].method, cases[i].target, NULL, NULL, 0, &r);
         ck_assert_msg(r.ar_status == 405 || r.ar_status == 400, "%s %s: expected 405/400, got %d",
                       cases[i].method, cases[i].target, r.ar_status);
-        api_assert_error(&r, r.ar_status, r.ar_status == 405 ? "method_not_allowed" : "bad_request");
+        api_assert_error(&r, r.ar_status,
+                         r.ar_status == 405 ? "method_not_allowed" : "bad_request");
         api_resp_free(&r);
     }
     api_must_status(&n, "GET", "/v1/blobs/k", 404); /* nothing was created */
@@ -271,8 +272,8 @@ END_TEST
 
 START_TEST(test_listing_bad_params)
 {
-    static const char *const bad[] = {"limit=0", "limit=1001", "limit=abc", "limit=-1",
-                                      "limit=", "limit=99999999999999999999999"};
+    static const char *const bad[] = {"limit=0",  "limit=1001", "limit=abc",
+                                      "limit=-1", "limit=",     "limit=99999999999999999999999"};
     api_node_t n;
     api_resp_t r;
     api_json_t *l;
@@ -455,20 +456,20 @@ START_TEST(test_metrics)
     api_must_request(&n, "GET", "/metrics", NULL, NULL, 0, &r);
     ck_assert_int_eq(r.ar_status, 200);
     ct = api_resp_header(&r, "Content-Type");
-    ck_assert_msg(ct != NULL && strncasecmp(ct, "text/plain", 10) == 0,
-                  "/metrics Content-Type %s", ct ? ct : "(none)");
+    ck_assert_msg(ct != NULL && strncasecmp(ct, "text/plain", 10) == 0, "/metrics Content-Type %s",
+                  ct ? ct : "(none)");
     assert_prometheus_text(r.ar_body);
 
     /* Requests by route, method and status. */
     assert_type(r.ar_body, "cairn_http_requests_total", "counter");
-    ck_assert_msg(has_sample(r.ar_body, "cairn_http_requests_total", "method=\"PUT\"",
-                             "status=\"201\""),
-                  "no cairn_http_requests_total sample for PUT 201");
+    ck_assert_msg(
+        has_sample(r.ar_body, "cairn_http_requests_total", "method=\"PUT\"", "status=\"201\""),
+        "no cairn_http_requests_total sample for PUT 201");
     ck_assert_msg(has_sample(r.ar_body, "cairn_http_requests_total", "status=\"404\"", NULL),
                   "no cairn_http_requests_total sample for a 404");
-    ck_assert_msg(has_sample(r.ar_body, "cairn_http_requests_total", "status=\"204\"",
-                             "method=\"DELETE\""),
-                  "no cairn_http_requests_total sample for DELETE 204");
+    ck_assert_msg(
+        has_sample(r.ar_body, "cairn_http_requests_total", "status=\"204\"", "method=\"DELETE\""),
+        "no cairn_http_requests_total sample for DELETE 204");
     ck_assert_msg(has_sample(r.ar_body, "cairn_http_requests_total", "route=\"", NULL),
                   "cairn_http_requests_total has no route label");
     v = api_metric_sum(r.ar_body, "cairn_http_requests_total");
@@ -484,9 +485,9 @@ START_TEST(test_metrics)
 
     /* Latency histogram. */
     assert_type(r.ar_body, "cairn_http_request_duration_seconds", "histogram");
-    ck_assert_msg(has_sample(r.ar_body, "cairn_http_request_duration_seconds_bucket",
-                             "le=\"+Inf\"", NULL),
-                  "histogram lacks the +Inf bucket");
+    ck_assert_msg(
+        has_sample(r.ar_body, "cairn_http_request_duration_seconds_bucket", "le=\"+Inf\"", NULL),
+        "histogram lacks the +Inf bucket");
     ck_assert_msg(api_metric_sum(r.ar_body, "cairn_http_request_duration_seconds_count") >= 6,
                   "histogram _count");
     ck_assert_msg(api_metric_sum(r.ar_body, "cairn_http_request_duration_seconds_sum") >= 0,
