@@ -411,6 +411,30 @@ int store_read_set_range(store_reader_t *r, uint64_t off, uint64_t len)
     return 0;
 }
 
+/*
+ * Whether the reader's open descriptor (the file it followed, possibly
+ * unlinked by now) holds exactly the version of r_st: valid header with
+ * COMPLETE, matching id, size and hash, and the exact length. Reads only
+ * through the descriptor; leaves it open either way.
+ */
+static int fd_is_whole(store_reader_t *r)
+{
+    uint8_t hb[BLOBFILE_HEADER_SIZE];
+    blobfile_hdr_t h;
+    struct stat st;
+
+    if (fio_pread_full(r->r_fd, hb, sizeof(hb), 0) != (ssize_t)sizeof(hb))
+        return 0;
+    if (blobfile_hdr_decode(hb, &h) < 0)
+        return 0;
+    if (!(h.bh_flags & BLOBFILE_F_COMPLETE) || h.bh_file_id != r->r_st.st_file_id ||
+        h.bh_size != r->r_st.st_size || memcmp(h.bh_hash, r->r_st.st_hash, STORE_HASH_LEN) != 0)
+        return 0;
+    if (fio_fstat(r->r_fd, &st) < 0 || (uint64_t)st.st_size != BLOBFILE_HEADER_SIZE + h.bh_size)
+        return 0;
+    return 1;
+}
+
 /* FOLLOW: published bytes, or a wait registration, or the writer's end. */
 static int follow_step(store_reader_t *r, store_step_t *step, int *again)
 {
@@ -446,9 +470,21 @@ static int follow_step(store_reader_t *r, store_step_t *step, int *again)
     }
     pthread_mutex_unlock(&s->s_mu);
 
-    /* The writer is finished one way or another: judge the file itself. */
-    drop_file(r);
+    /* The writer is finished one way or another: judge the file itself.
+     * FINALIZED or DONE: the inode we follow is whole, but a writer whose
+     * version lost meanwhile unlinks it as soon as its finish returns, so
+     * judge the descriptor we hold rather than reopening by path. */
     *again = 1;
+    if ((ws == WE_FINALIZED || ws == WE_DONE) && r->r_fd >= 0 && fd_is_whole(r)) {
+        int fd = r->r_fd;
+
+        r->r_fd = -1; /* keep the descriptor across drop_file */
+        drop_file(r);
+        r->r_fd = fd;
+        r->r_mode = RD_SERVE;
+        return 0;
+    }
+    drop_file(r);
     if (ws == WE_CORRUPT || ws == WE_FAILED) {
         if (ws == WE_CORRUPT && r->r_consumed > 0)
             return CAIRN_ECHANGED; /* bytes already sent failed their hash */
