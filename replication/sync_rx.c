@@ -150,6 +150,33 @@ static void committed(psync_t *p, int oi, uint64_t s, const char *answer)
 
 /* ------------------------------------------------------------- jobs */
 
+/*
+ * A finish that reports CAIRN_ESTALE says "the record no longer names this
+ * delivery". That may be skipped and acked only when this node durably holds
+ * the delivered version or a newer one; anything else (an older record, the
+ * same version still arriving through another writer, no record) must not
+ * be acked: CAIRN_ECHANGED makes the sender re-offer the change later.
+ * Returns CAIRN_ESTALE when skipping is right.
+ */
+static int held_here(store_t *s, const store_change_t *c)
+{
+    store_stat_t cur;
+    int cmp;
+    int rc = store_stat(s, c->sc_rec.st_key, c->sc_rec.st_klen, 1, &cur);
+
+    if (rc < 0)
+        return rc == CAIRN_ENOTFOUND ? CAIRN_ECHANGED : rc;
+    cmp = store_version_cmp(&cur.st_version, &c->sc_rec.st_version);
+    if (cmp > 0 || (cmp == 0 && cur.st_state != STORE_RECEIVING))
+        return CAIRN_ESTALE;
+    LOG_WARN("repl.recv.not_superseded",
+             "origin=%u seq=%" PRIu64
+             " key_len=%zu msg=\"finish lost to a record that is not newer; "
+             "re-offer\"",
+             c->sc_origin, c->sc_seq, c->sc_rec.st_klen);
+    return CAIRN_ECHANGED;
+}
+
 static int is_skip_case(int rc)
 {
     return rc == CAIRN_ESTALE || rc == CAIRN_EEXIST;
@@ -220,6 +247,8 @@ static void rx_job_run(rjob_t *j)
             store_put_abort(rj->rj_w);
         } else {
             rc = store_put_finish(rj->rj_w, NULL);
+            if (rc == CAIRN_ESTALE)
+                rc = held_here(s, &rj->rj_c);
             if (rc == CAIRN_ESTALE) {
                 rj->rj_skipped = 1;
                 rc = store_log_skip(s, &rj->rj_c);
