@@ -407,6 +407,31 @@ static void put_start(conn_t *c, const char *q, const char *end)
 }
 
 /*
+ * Pool thread. Resolves If-Match against the live record: CAIRN_EPRECOND
+ * when the key is absent or no listed ETag matches; otherwise the live hash
+ * goes to rq_if_match_hash for the store's atomic re-check at commit.
+ */
+static int if_match_resolve(conn_t *c)
+{
+    request_t *rq = &c->c_rq;
+    store_stat_t st;
+    const char *v;
+    size_t vlen;
+    int rc, star;
+
+    rc = store_stat(store_of(c), rq->rq_key, rq->rq_klen, 0, &st);
+    if (rc == CAIRN_ENOTFOUND)
+        return CAIRN_EPRECOND;
+    if (rc < 0)
+        return rc;
+    v = conn_hdr(c, HDR_IF_MATCH, &vlen);
+    if (http_etag_match(v, vlen, st.st_hash, 0, &star) != 1)
+        return CAIRN_EPRECOND;
+    memcpy(rq->rq_if_match_hash, st.st_hash, STORE_HASH_LEN);
+    return 0;
+}
+
+/*
  * Pool thread. Checks If-Match / If-None-Match against the current record
  * (fast 412 before any body byte is accepted; the store checks again
  * atomically at commit) and begins the write.
@@ -419,7 +444,7 @@ static int put_begin_work(conn_t *c)
     char ctype[STORE_CTYPE_MAX + 1];
     const char *v;
     size_t vlen;
-    int rc, star;
+    int rc;
 
     memset(&o, 0, sizeof(o));
     o.po_mode = STORE_PUT_LOCAL;
@@ -431,15 +456,9 @@ static int put_begin_work(conn_t *c)
         o.po_ctype = ctype;
     }
     if (rq->rq_has_if_match) {
-        rc = store_stat(store_of(c), rq->rq_key, rq->rq_klen, 0, &st);
-        if (rc == CAIRN_ENOTFOUND)
-            return CAIRN_EPRECOND;
+        rc = if_match_resolve(c);
         if (rc < 0)
             return rc;
-        v = conn_hdr(c, HDR_IF_MATCH, &vlen);
-        if (http_etag_match(v, vlen, st.st_hash, 0, &star) != 1)
-            return CAIRN_EPRECOND;
-        memcpy(rq->rq_if_match_hash, st.st_hash, STORE_HASH_LEN);
         o.po_if_match = rq->rq_if_match_hash;
     }
     if (rq->rq_if_none_match) {
@@ -952,23 +971,14 @@ static int delete_work(conn_t *c)
 {
     request_t *rq = &c->c_rq;
     store_del_opts_t o;
-    store_stat_t st;
-    const char *v;
-    size_t vlen;
-    int rc, star;
+    int rc;
 
     memset(&o, 0, sizeof(o));
     o.do_mode = STORE_PUT_LOCAL;
     if (rq->rq_has_if_match) {
-        rc = store_stat(store_of(c), rq->rq_key, rq->rq_klen, 0, &st);
-        if (rc == CAIRN_ENOTFOUND)
-            return CAIRN_EPRECOND;
+        rc = if_match_resolve(c);
         if (rc < 0)
             return rc;
-        v = conn_hdr(c, HDR_IF_MATCH, &vlen);
-        if (http_etag_match(v, vlen, st.st_hash, 0, &star) != 1)
-            return CAIRN_EPRECOND;
-        memcpy(rq->rq_if_match_hash, st.st_hash, STORE_HASH_LEN);
         o.do_if_match = rq->rq_if_match_hash;
     }
     return store_delete_ex(store_of(c), rq->rq_key, rq->rq_klen, &o, &rq->rq_st);

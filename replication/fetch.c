@@ -549,7 +549,6 @@ static int on_fhdr(repl_t *r, psync_t *p, const msgpack_object *msg, uint64_t id
 static int on_fdat(repl_t *r, psync_t *p, const msgpack_object *msg, uint64_t id)
 {
     rfetch_t *f;
-    rxchunk_t *ch;
     const uint8_t *d;
     uint64_t off;
     size_t n, slot;
@@ -565,18 +564,9 @@ static int on_fdat(repl_t *r, psync_t *p, const msgpack_object *msg, uint64_t id
     }
     if (off != f->f_qoff || n > f->f_hdr.st_size - off)
         return CAIRN_EPROTO;
-    ch = malloc(sizeof(*ch) + n);
-    if (ch == NULL)
-        return CAIRN_ENOMEM;
-    ch->rc_next = NULL;
-    ch->rc_off = off;
-    ch->rc_len = n;
-    memcpy(ch->rc_data, d, n);
-    if (f->f_chunks_tail != NULL)
-        f->f_chunks_tail->rc_next = ch;
-    else
-        f->f_chunks = ch;
-    f->f_chunks_tail = ch;
+    rc = repl__chunk_append(&f->f_chunks, &f->f_chunks_tail, off, d, n);
+    if (rc < 0)
+        return rc;
     f->f_qoff += n;
     f->f_progress_ms = repl__now(r);
     r->r_m.rm_blob_bytes_received += n;

@@ -234,6 +234,11 @@ typedef struct rxchunk {
     uint8_t rc_data[];
 } rxchunk_t;
 
+/* Copies n bytes of blob data at offset off into a new chunk appended to
+ * the queue (*head, *tail). CAIRN_ENOMEM leaves the queue unchanged. */
+int repl__chunk_append(rxchunk_t **head, rxchunk_t **tail, uint64_t off, const uint8_t *d,
+                       size_t n);
+
 typedef enum { RI_NEW = 0, RI_RECV = 1 } ristate_t;
 
 #define RI_ABORT_SENDER 1 /* the sender's copy failed its hash */

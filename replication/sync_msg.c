@@ -6,6 +6,7 @@
  * Every field read from a peer is checked for type and bounds here; the
  * callers get validated values or CAIRN_EPROTO.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
@@ -250,6 +251,24 @@ int repl__parse_data(const msgpack_object *msg, uint64_t *off, const uint8_t **d
         rc = pack_get_bin(msg, "d", REPL_DAT_MAX, 0, d, n);
     if (rc < 0 || *n == 0)
         return CAIRN_EPROTO;
+    return 0;
+}
+
+int repl__chunk_append(rxchunk_t **head, rxchunk_t **tail, uint64_t off, const uint8_t *d, size_t n)
+{
+    rxchunk_t *ch = malloc(sizeof(*ch) + n);
+
+    if (ch == NULL)
+        return CAIRN_ENOMEM;
+    ch->rc_next = NULL;
+    ch->rc_off = off;
+    ch->rc_len = n;
+    memcpy(ch->rc_data, d, n);
+    if (*tail != NULL)
+        (*tail)->rc_next = ch;
+    else
+        *head = ch;
+    *tail = ch;
     return 0;
 }
 

@@ -544,7 +544,6 @@ static int on_dat(psync_t *p, const msgpack_object *msg)
 {
     repl_link_stats_t ls;
     rxitem_t *it;
-    rxchunk_t *ch;
     const uint8_t *d;
     uint64_t s, off;
     uint16_t o;
@@ -565,18 +564,9 @@ static int on_dat(psync_t *p, const msgpack_object *msg)
     if (off != it->ri_qoff || n > it->ri_c.sc_rec.st_size - off ||
         it->ri_qbytes + n > ls.ls_window + REPL_DAT_MAX)
         return CAIRN_EPROTO;
-    ch = malloc(sizeof(*ch) + n);
-    if (ch == NULL)
-        return CAIRN_ENOMEM;
-    ch->rc_next = NULL;
-    ch->rc_off = off;
-    ch->rc_len = n;
-    memcpy(ch->rc_data, d, n);
-    if (it->ri_chunks_tail != NULL)
-        it->ri_chunks_tail->rc_next = ch;
-    else
-        it->ri_chunks = ch;
-    it->ri_chunks_tail = ch;
+    rc = repl__chunk_append(&it->ri_chunks, &it->ri_chunks_tail, off, d, n);
+    if (rc < 0)
+        return rc;
     it->ri_qbytes += n;
     it->ri_qoff += n;
     p->p_rx_progress_ms = repl__now(p->p_r);

@@ -70,15 +70,6 @@ static store_t *open_rp(repairs_t *rp, uint64_t inline_max)
     return ut_open(dir, &o);
 }
 
-static uint8_t *mkdata(size_t n, uint64_t seed)
-{
-    uint8_t *p = malloc(n);
-
-    ck_assert_ptr_nonnull(p);
-    ut_fill(p, n, seed);
-    return p;
-}
-
 /* Flips one content byte of fid's file; the header stays valid. */
 static void flip_content(store_t *s, uint64_t fid, uint64_t off)
 {
@@ -140,7 +131,7 @@ START_TEST(test_damaged_file_repaired)
 {
     repairs_t rp = {0, 0};
     store_t *s = open_rp(&rp, 0);
-    uint8_t *d = mkdata(N, 1);
+    uint8_t *d = ut_data(N, 1);
     uint8_t *got = NULL;
     size_t len = 0;
     store_stat_t st, st2, now;
@@ -190,7 +181,7 @@ START_TEST(test_damaged_reader_waits_for_repair)
 {
     repairs_t rp = {0, 0};
     store_t *s = open_rp(&rp, 0);
-    uint8_t *d = mkdata(N, 2);
+    uint8_t *d = ut_data(N, 2);
     uint8_t *got = malloc(N);
     store_read_opts_t ro;
     store_reader_t *r = NULL;
@@ -235,7 +226,7 @@ START_TEST(test_damaged_survives_restart)
 {
     repairs_t rp = {0, 0};
     store_t *s = open_rp(&rp, 0);
-    uint8_t *d = mkdata(N, 3);
+    uint8_t *d = ut_data(N, 3);
     uint8_t *got = NULL;
     size_t len = 0;
     store_stat_t st;
@@ -273,7 +264,7 @@ START_TEST(test_damaged_stale_noop)
 {
     repairs_t rp = {0, 0};
     store_t *s = open_rp(&rp, 0);
-    uint8_t *d = mkdata(N, 4);
+    uint8_t *d = ut_data(N, 4);
     store_stat_t v1, v2, rec;
     store_writer_t *w = NULL;
     store_put_opts_t po;
@@ -321,7 +312,7 @@ START_TEST(test_reader_reports_damaged)
 {
     repairs_t rp = {0, 0};
     store_t *s = open_rp(&rp, 0);
-    uint8_t *d = mkdata(N, 5);
+    uint8_t *d = ut_data(N, 5);
     store_reader_t *r = NULL;
     store_step_t step;
     store_stat_t st;
@@ -353,8 +344,8 @@ START_TEST(test_damaged_inline)
 {
     repairs_t rp = {0, 0};
     store_t *s = open_rp(&rp, 64 * 1024);
-    uint8_t *d = mkdata(800, 6);
-    uint8_t *bad = mkdata(800, 6);
+    uint8_t *d = ut_data(800, 6);
+    uint8_t *bad = ut_data(800, 6);
     uint8_t enc[KEY_ENC_MAX];
     size_t elen = key_encode("i", 1, enc);
     store_reader_t *r = NULL;

@@ -50,15 +50,6 @@ static void teardown(void)
     free(dir);
 }
 
-static uint8_t *mkdata(size_t n, uint64_t seed)
-{
-    uint8_t *p = malloc(n ? n : 1);
-
-    ck_assert_ptr_nonnull(p);
-    ut_fill(p, n, seed);
-    return p;
-}
-
 static store_stats_t stats(store_t *s)
 {
     store_stats_t ss;
@@ -181,7 +172,7 @@ static int count_list(void *arg, const store_stat_t *st)
 START_TEST(test_put_get)
 {
     store_t *s = open_inl(MAX);
-    uint8_t *d = mkdata(MAX + 1, 1);
+    uint8_t *d = ut_data(MAX + 1, 1);
     store_stat_t st;
     int n = 0, more = 0;
 
@@ -227,7 +218,7 @@ END_TEST
 START_TEST(test_unknown_size)
 {
     store_t *s = open_inl(MAX);
-    uint8_t *d = mkdata(3 * MAX, 2);
+    uint8_t *d = ut_data(3 * MAX, 2);
     store_put_opts_t po;
     store_writer_t *w = NULL;
     store_stat_t st;
@@ -289,8 +280,8 @@ END_TEST
 START_TEST(test_overwrite_kinds)
 {
     store_t *s = open_inl(MAX);
-    uint8_t *d1 = mkdata(100, 1), *d2 = mkdata(MAX * 2, 2), *d3 = mkdata(MAX, 3);
-    uint8_t *d4 = mkdata(7, 4);
+    uint8_t *d1 = ut_data(100, 1), *d2 = ut_data(MAX * 2, 2), *d3 = ut_data(MAX, 3);
+    uint8_t *d4 = ut_data(7, 4);
     store_stat_t st, st2;
     store_stats_t ss;
 
@@ -351,7 +342,7 @@ END_TEST
 START_TEST(test_delete)
 {
     store_t *s = open_inl(MAX);
-    uint8_t *d = mkdata(500, 5);
+    uint8_t *d = ut_data(500, 5);
     store_del_opts_t dopt;
     store_stat_t st, ts;
     uint8_t bad[STORE_HASH_LEN] = {0};
@@ -391,7 +382,7 @@ END_TEST
 START_TEST(test_ranges)
 {
     store_t *s = open_inl(MAX);
-    uint8_t *d = mkdata(3000, 6);
+    uint8_t *d = ut_data(3000, 6);
     store_reader_t *r = NULL;
     store_step_t step;
 
@@ -453,7 +444,7 @@ static size_t drain(store_reader_t *r, uint8_t *out, size_t room)
 START_TEST(test_readers_across_overwrite)
 {
     store_t *s = open_inl(MAX);
-    uint8_t *v1 = mkdata(2000, 7), *v2 = mkdata(3 * MAX, 8), *v3 = mkdata(1500, 9);
+    uint8_t *v1 = ut_data(2000, 7), *v2 = ut_data(3 * MAX, 8), *v3 = ut_data(1500, 9);
     uint8_t *got = malloc(3 * MAX);
     store_reader_t *r1 = NULL, *r2 = NULL, *r3 = NULL;
     store_stat_t st1, st3, rst;
@@ -514,7 +505,7 @@ END_TEST
 START_TEST(test_damaged_inline)
 {
     store_t *s = open_inl(MAX);
-    uint8_t *d = mkdata(800, 10);
+    uint8_t *d = ut_data(800, 10);
     uint8_t enc[KEY_ENC_MAX];
     size_t elen = key_encode("dmg", 3, enc);
     store_reader_t *r = NULL;
@@ -549,7 +540,7 @@ END_TEST
 START_TEST(test_conditional)
 {
     store_t *s = open_inl(MAX);
-    uint8_t *d = mkdata(300, 11);
+    uint8_t *d = ut_data(300, 11);
     uint8_t bad[STORE_HASH_LEN] = {1};
     store_put_opts_t po;
     store_writer_t *w = NULL;
@@ -589,7 +580,7 @@ END_TEST
 START_TEST(test_abort)
 {
     store_t *s = open_inl(MAX);
-    uint8_t *d = mkdata(2 * MAX, 12);
+    uint8_t *d = ut_data(2 * MAX, 12);
     store_put_opts_t po;
     store_writer_t *w = NULL;
     store_stat_t st;
@@ -628,7 +619,7 @@ START_TEST(test_options)
 {
     store_opts_t o = inl_opts(STORE_INLINE_LIMIT + 1);
     store_t *s = NULL;
-    uint8_t *d = mkdata(STORE_INLINE_DEFAULT + 1, 13);
+    uint8_t *d = ut_data(STORE_INLINE_DEFAULT + 1, 13);
     store_stat_t st;
 
     o.so_dir = dir;
@@ -672,7 +663,7 @@ END_TEST
 START_TEST(test_replica_interplay)
 {
     store_t *s = open_inl(MAX);
-    uint8_t *d = mkdata(1000, 14);
+    uint8_t *d = ut_data(1000, 14);
     store_version_t future = {hlc_now(store_clock(s)) + HLC_MAKE(3600 * 1000, 0), 2};
     store_version_t old = {HLC_MAKE(1000, 0), 2};
     store_stat_t st, rst;
@@ -738,7 +729,7 @@ START_TEST(test_log)
     store_change_t c;
     store_stat_t st;
     store_t *s;
-    uint8_t *d = mkdata(200, 15);
+    uint8_t *d = ut_data(200, 15);
 
     o.so_log_changes = 1;
     s = ut_open(dir, &o);
@@ -812,7 +803,7 @@ END_TEST
 START_TEST(test_map_growth_and_full)
 {
     store_opts_t o = inl_opts(STORE_INLINE_LIMIT);
-    uint8_t *d = mkdata(60000, 16);
+    uint8_t *d = ut_data(60000, 16);
     char key[32];
     store_stat_t st;
     store_t *s;
@@ -890,8 +881,8 @@ static void child_write(const crash_cell_t *c)
 static void run_crash_cell(const crash_cell_t *c, old_kind_t old)
 {
     size_t old_size = old == OLD_FILE ? 3 * MAX : 500;
-    uint8_t *od = mkdata(old_size, 7);
-    uint8_t *nd = mkdata(c->cc_size, 42);
+    uint8_t *od = ut_data(old_size, 7);
+    uint8_t *nd = ut_data(c->cc_size, 42);
     store_t *s = open_inl(MAX);
     store_stat_t st;
     int status = 0;
@@ -934,7 +925,7 @@ static void run_crash_cell(const crash_cell_t *c, old_kind_t old)
     /* The store goes on: a new inline version, and a file one. */
     ck_assert_int_eq(ut_put_local(s, "key", nd, c->cc_size < 10 ? c->cc_size : 10, NULL), 0);
     {
-        uint8_t *bd = mkdata(MAX + 1, 8);
+        uint8_t *bd = ut_data(MAX + 1, 8);
 
         ck_assert_int_eq(ut_put_local(s, "big", bd, MAX + 1, NULL), 0);
         assert_kind(s, "big", 0);

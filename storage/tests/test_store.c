@@ -44,15 +44,6 @@ static void teardown(void)
     free(dir);
 }
 
-static uint8_t *mkdata(size_t n, uint64_t seed)
-{
-    uint8_t *p = malloc(n ? n : 1);
-
-    ck_assert_ptr_nonnull(p);
-    ut_fill(p, n, seed);
-    return p;
-}
-
 static void sleep_ms(unsigned ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -141,7 +132,7 @@ static store_writer_t *begin_replica(store_t *s, const char *key, const uint8_t 
 START_TEST(test_put_get_stat)
 {
     store_t *s = ut_open(dir, NULL);
-    uint8_t *data = mkdata(100000, 1);
+    uint8_t *data = ut_data(100000, 1);
     store_put_opts_t po;
     store_writer_t *w = NULL;
     store_stat_t st, st2;
@@ -212,7 +203,7 @@ END_TEST
 START_TEST(test_overwrite_collects_old_file)
 {
     store_t *s = ut_open(dir, NULL);
-    uint8_t *a = mkdata(5000, 2), *b = mkdata(7000, 3);
+    uint8_t *a = ut_data(5000, 2), *b = ut_data(7000, 3);
     store_stat_t s1, s2;
     uint64_t ids[8];
 
@@ -237,7 +228,7 @@ END_TEST
 START_TEST(test_delete)
 {
     store_t *s = ut_open(dir, NULL);
-    uint8_t *a = mkdata(3000, 4);
+    uint8_t *a = ut_data(3000, 4);
     store_del_opts_t dop;
     store_version_t dv;
     store_stat_t st, ts;
@@ -387,7 +378,7 @@ END_TEST
 START_TEST(test_replica_lww)
 {
     store_t *s = ut_open(dir, NULL);
-    uint8_t *d = mkdata(2000, 5);
+    uint8_t *d = ut_data(2000, 5);
     store_stat_t st, st1, st2;
     store_del_opts_t dop;
     store_version_t v;
@@ -446,7 +437,7 @@ START_TEST(test_same_version_redelivery)
     repairs_t rp;
     memset(&rp, 0, sizeof(rp));
     store_t *s = open_with_repairs(&rp);
-    uint8_t *d = mkdata(50000, 6);
+    uint8_t *d = ut_data(50000, 6);
     store_version_t v = ver(3000, 2);
     store_stat_t st, st2;
     store_writer_t *w, *w2;
@@ -508,7 +499,7 @@ END_TEST
 START_TEST(test_replica_visible_at_begin)
 {
     store_t *s = ut_open(dir, NULL);
-    uint8_t *d = mkdata(10000, 7);
+    uint8_t *d = ut_data(10000, 7);
     store_stat_t st1, st, fin;
     store_writer_t *w;
 
@@ -535,7 +526,7 @@ END_TEST
 START_TEST(test_conditional_local)
 {
     store_t *s = ut_open(dir, NULL);
-    uint8_t *a = mkdata(1000, 8), *b = mkdata(1000, 9);
+    uint8_t *a = ut_data(1000, 8), *b = ut_data(1000, 9);
     uint8_t ha[16], wrong[16];
     store_put_opts_t po;
     store_writer_t *w = NULL, *w1 = NULL, *w2 = NULL;
@@ -668,7 +659,7 @@ START_TEST(test_follow_live_writer)
 {
     store_t *s = ut_open(dir, NULL);
     size_t len = 8 * 16384;
-    uint8_t *d = mkdata(len, 10);
+    uint8_t *d = ut_data(len, 10);
     uint8_t *got = calloc(1, len);
     slow_writer_t sw = {s, d, len, 16384, 20, ver(500, 2), 0, 0, 0, 0};
     store_read_opts_t ro;
@@ -759,7 +750,7 @@ START_TEST(test_follower_outcomes)
     int mode = _i;
     store_t *s = ut_open(dir, NULL);
     size_t len = 4 * 8192;
-    uint8_t *d = mkdata(len, 11);
+    uint8_t *d = ut_data(len, 11);
     uint8_t *got = malloc(len);
     slow_writer_t sw = {s, d, len, 8192, 40, ver(700, 2), 0, 0, 0, mode == 1, mode == 2 ? 2 : 0};
     store_read_opts_t ro;
@@ -808,7 +799,7 @@ END_TEST
 START_TEST(test_read_range)
 {
     store_t *s = ut_open(dir, NULL);
-    uint8_t *d = mkdata(1000, 12);
+    uint8_t *d = ut_data(1000, 12);
     uint8_t buf[2000];
     store_reader_t *r = NULL;
     size_t n = 0;
@@ -838,7 +829,7 @@ END_TEST
 START_TEST(test_reader_versions)
 {
     store_t *s = ut_open(dir, NULL);
-    uint8_t *a = mkdata(200000, 13), *b = mkdata(300000, 14);
+    uint8_t *a = ut_data(200000, 13), *b = ut_data(300000, 14);
     uint8_t *buf = malloc(400000);
     store_reader_t *r = NULL;
     store_stat_t st1, st2, rs;
@@ -906,7 +897,7 @@ START_TEST(test_read_leftover_deadline)
     repairs_t rp;
     memset(&rp, 0, sizeof(rp));
     store_t *s = open_with_repairs(&rp);
-    uint8_t *d = mkdata(30000, 15);
+    uint8_t *d = ut_data(30000, 15);
     store_writer_t *w = begin_replica(s, "k", d, 30000, ver(900, 2), NULL);
     store_read_opts_t ro;
     store_reader_t *r = NULL;
@@ -986,7 +977,7 @@ static void *redeliver_main(void *arg)
 START_TEST(test_defining_scenario)
 {
     size_t len = 6 * 65536 + 17;
-    uint8_t *d = mkdata(len, 16);
+    uint8_t *d = ut_data(len, 16);
     store_version_t v = ver(4000, 3);
     store_stat_t st;
     repairs_t rp;
@@ -1142,7 +1133,7 @@ static void child_crash_mid_write(const uint8_t *big, size_t len)
 START_TEST(test_recovery_after_crash)
 {
     size_t len = 3 * 65536;
-    uint8_t *a = mkdata(10000, 17), *big = mkdata(len, 18);
+    uint8_t *a = ut_data(10000, 17), *big = ut_data(len, 18);
     uint64_t ids[16];
     uint64_t maxid = 0;
     store_stat_t st;
@@ -1440,7 +1431,7 @@ START_TEST(test_max_blob_size)
     store_opts_t o;
     store_put_opts_t po;
     store_writer_t *w = NULL;
-    uint8_t *d = mkdata(3000, 19);
+    uint8_t *d = ut_data(3000, 19);
     store_t *s;
 
     memset(&o, 0, sizeof(o));

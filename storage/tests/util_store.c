@@ -54,6 +54,15 @@ void ut_fill(uint8_t *p, size_t n, uint64_t seed)
     }
 }
 
+uint8_t *ut_data(size_t n, uint64_t seed)
+{
+    uint8_t *p = malloc(n ? n : 1);
+
+    ck_assert_ptr_nonnull(p);
+    ut_fill(p, n, seed);
+    return p;
+}
+
 store_t *ut_open(const char *dir, const store_opts_t *base)
 {
     store_opts_t o;

@@ -18,6 +18,9 @@ char *ut_tmpdir(const char *tag);
 void ut_rm_rf(const char *dir);
 /* Deterministic bytes for (seed, n). */
 void ut_fill(uint8_t *p, size_t n, uint64_t seed);
+/* A malloc'ed buffer of ut_fill bytes (at least 1 byte allocated); the
+ * caller frees it. */
+uint8_t *ut_data(size_t n, uint64_t seed);
 
 /* Opens a store in dir with node id 1 and inline blobs off (every write
  * file-backed: what the suites that test file mechanics need), or with
