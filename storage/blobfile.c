@@ -229,6 +229,40 @@ int blobfile_finalize(int fd, uint64_t file_id, uint64_t size, const uint8_t has
 }
 
 /*
+ * Classifies an open blob file by its header and length (see blobfile.h).
+ * Borrows fd. *h is filled whenever the header decodes.
+ */
+int blobfile_classify_fd(int fd, uint64_t file_id, uint64_t expect_size, const uint8_t *expect_hash,
+                         blobfile_hdr_t *h)
+{
+    uint8_t raw[BLOBFILE_HEADER_SIZE];
+    blobfile_hdr_t hdr;
+    struct stat st;
+    ssize_t n;
+    int rc;
+
+    n = fio_pread_full(fd, raw, sizeof(raw), 0);
+    if (n < 0)
+        return (int)n;
+    if ((size_t)n < sizeof(raw) || blobfile_hdr_decode(raw, &hdr) < 0)
+        return BLOBFILE_DAMAGED;
+    *h = hdr;
+    if (hdr.bh_file_id != file_id)
+        return BLOBFILE_DAMAGED;
+    if (hdr.bh_flags != BLOBFILE_F_COMPLETE)
+        return BLOBFILE_INCOMPLETE;
+    rc = fio_fstat(fd, &st);
+    if (rc < 0)
+        return rc;
+    if (st.st_size < BLOBFILE_HEADER_SIZE ||
+        (uint64_t)st.st_size - BLOBFILE_HEADER_SIZE != hdr.bh_size ||
+        (expect_size != UINT64_MAX && expect_size != hdr.bh_size) ||
+        (expect_hash != NULL && memcmp(expect_hash, hdr.bh_hash, 16) != 0))
+        return BLOBFILE_DAMAGED;
+    return BLOBFILE_WHOLE;
+}
+
+/*
  * Opens and classifies a blob file. The fd is handed to the caller only for
  * WHOLE and INCOMPLETE (*fd = -1 otherwise); *h is filled whenever the
  * header decoded. An I/O error other than ENOENT returns -errno with
@@ -238,10 +272,6 @@ int blobfile_open(const char *blobs, uint64_t file_id, uint64_t expect_size,
                   const uint8_t *expect_hash, int *fd, blobfile_hdr_t *h)
 {
     char path[BLOBFILE_PATH_MAX];
-    uint8_t raw[BLOBFILE_HEADER_SIZE];
-    blobfile_hdr_t hdr;
-    struct stat st;
-    ssize_t n;
     int f;
     int rc;
 
@@ -252,40 +282,11 @@ int blobfile_open(const char *blobs, uint64_t file_id, uint64_t expect_size,
         return BLOBFILE_MISSING;
     if (f < 0)
         return f;
-
-    n = fio_pread_full(f, raw, sizeof(raw), 0);
-    if (n < 0) {
-        rc = (int)n;
-        goto fail;
-    }
-    if ((size_t)n < sizeof(raw) || blobfile_hdr_decode(raw, &hdr) < 0) {
-        rc = BLOBFILE_DAMAGED;
-        goto fail;
-    }
-    *h = hdr;
-    if (hdr.bh_file_id != file_id) {
-        rc = BLOBFILE_DAMAGED;
-        goto fail;
-    }
-    if (hdr.bh_flags != BLOBFILE_F_COMPLETE) {
+    rc = blobfile_classify_fd(f, file_id, expect_size, expect_hash, h);
+    if (rc == BLOBFILE_WHOLE || rc == BLOBFILE_INCOMPLETE) {
         *fd = f;
-        return BLOBFILE_INCOMPLETE;
+        return rc;
     }
-
-    rc = fio_fstat(f, &st);
-    if (rc < 0)
-        goto fail;
-    if (st.st_size < BLOBFILE_HEADER_SIZE ||
-        (uint64_t)st.st_size - BLOBFILE_HEADER_SIZE != hdr.bh_size ||
-        (expect_size != UINT64_MAX && expect_size != hdr.bh_size) ||
-        (expect_hash != NULL && memcmp(expect_hash, hdr.bh_hash, 16) != 0)) {
-        rc = BLOBFILE_DAMAGED;
-        goto fail;
-    }
-    *fd = f;
-    return BLOBFILE_WHOLE;
-
-fail:
     fio_close(f);
     return rc;
 }

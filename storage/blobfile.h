@@ -85,6 +85,13 @@ int blobfile_finalize(int fd, uint64_t file_id, uint64_t size, const uint8_t has
 int blobfile_open(const char *blobs, uint64_t file_id, uint64_t expect_size,
                   const uint8_t *expect_hash, int *fd, blobfile_hdr_t *h);
 
+/* The classification of blobfile_open() for an already open descriptor
+ * (e.g. a file followed while written, possibly unlinked since): WHOLE,
+ * INCOMPLETE or DAMAGED, or -errno. Borrows fd; *h is filled whenever the
+ * header decodes. */
+int blobfile_classify_fd(int fd, uint64_t file_id, uint64_t expect_size, const uint8_t *expect_hash,
+                         blobfile_hdr_t *h);
+
 /* Re-reads the whole content of an open WHOLE file and checks it against
  * its header hash: 0 or CAIRN_ECORRUPT (or -errno). */
 int blobfile_verify_content(int fd, const blobfile_hdr_t *h);

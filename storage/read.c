@@ -411,30 +411,6 @@ int store_read_set_range(store_reader_t *r, uint64_t off, uint64_t len)
     return 0;
 }
 
-/*
- * Whether the reader's open descriptor (the file it followed, possibly
- * unlinked by now) holds exactly the version of r_st: valid header with
- * COMPLETE, matching id, size and hash, and the exact length. Reads only
- * through the descriptor; leaves it open either way.
- */
-static int fd_is_whole(store_reader_t *r)
-{
-    uint8_t hb[BLOBFILE_HEADER_SIZE];
-    blobfile_hdr_t h;
-    struct stat st;
-
-    if (fio_pread_full(r->r_fd, hb, sizeof(hb), 0) != (ssize_t)sizeof(hb))
-        return 0;
-    if (blobfile_hdr_decode(hb, &h) < 0)
-        return 0;
-    if (!(h.bh_flags & BLOBFILE_F_COMPLETE) || h.bh_file_id != r->r_st.st_file_id ||
-        h.bh_size != r->r_st.st_size || memcmp(h.bh_hash, r->r_st.st_hash, STORE_HASH_LEN) != 0)
-        return 0;
-    if (fio_fstat(r->r_fd, &st) < 0 || (uint64_t)st.st_size != BLOBFILE_HEADER_SIZE + h.bh_size)
-        return 0;
-    return 1;
-}
-
 /* FOLLOW: published bytes, or a wait registration, or the writer's end. */
 static int follow_step(store_reader_t *r, store_step_t *step, int *again)
 {
@@ -442,6 +418,7 @@ static int follow_step(store_reader_t *r, store_step_t *step, int *again)
     store_went_t *e = r->r_went;
     uint64_t end = range_end(r);
     store_went_state_t ws;
+    blobfile_hdr_t hdr;
     uint64_t avail;
     int rc;
 
@@ -475,7 +452,9 @@ static int follow_step(store_reader_t *r, store_step_t *step, int *again)
      * version lost meanwhile unlinks it as soon as its finish returns, so
      * judge the descriptor we hold rather than reopening by path. */
     *again = 1;
-    if ((ws == WE_FINALIZED || ws == WE_DONE) && r->r_fd >= 0 && fd_is_whole(r)) {
+    if ((ws == WE_FINALIZED || ws == WE_DONE) && r->r_fd >= 0 &&
+        blobfile_classify_fd(r->r_fd, r->r_st.st_file_id, r->r_st.st_size, r->r_st.st_hash, &hdr) ==
+            BLOBFILE_WHOLE) {
         int fd = r->r_fd;
 
         r->r_fd = -1; /* keep the descriptor across drop_file */
