@@ -5,10 +5,16 @@
  * subscribed to for that origin, only in seq order, and applied one at a
  * time in arrival order (a FIFO per link; one store job in flight):
  *   - tombstone:   store_delete(REPLICA, identity) -> ack
- *   - meta put:    store_log_skip (superseded marker) -> ack
- *   - "nb":        the sender has no good copy; if a whole copy of that
- *                  version (or a newer one) is here: skip -> ack; else
- *                  queue a fetch from another peer and answer "later"
+ *   - meta put:    the version was superseded at the sender, so its bytes
+ *     and "nb":    do not move ("nb": the sender has no good copy). If a
+ *                  whole copy of that version, or a newer version, is held
+ *                  here: store_log_skip -> ack; otherwise queue a fetch
+ *                  (that version or newer, from any peer) and answer
+ *                  "later". Skipping a superseded put while this node still
+ *                  holds an OLDER version would move the cursor past it:
+ *                  the origin would count this node as holding the write
+ *                  (durability, read-after-write) while it serves the
+ *                  older bytes.
  *   - blob:        store_put_begin(REPLICA, identity) -- the record points
  *                  at a fresh file in state `receiving` at once -> "want";
  *                  each "dat" -> store_put_write, then credit back;
@@ -36,7 +42,7 @@
 #include "common/log.h"
 #include "replication/sync_int.h"
 
-typedef enum { RJ_DELETE = 1, RJ_SKIP, RJ_NB, RJ_BEGIN, RJ_WRITE, RJ_FINISH, RJ_ABORT } rjkind_t;
+typedef enum { RJ_DELETE = 1, RJ_NB, RJ_BEGIN, RJ_WRITE, RJ_FINISH, RJ_ABORT } rjkind_t;
 
 typedef struct rxjob {
     rjob_t rj_job;
@@ -151,6 +157,19 @@ static void committed(psync_t *p, int oi, uint64_t s, const char *answer)
 /* ------------------------------------------------------------- jobs */
 
 /*
+ * 1 when the record cur stands for version v or a newer one here: a newer
+ * version in any state (a newer `receiving` record is served by following
+ * its writer or by repair, never by older bytes), or v itself complete or
+ * deleted. A change of version v may then be skipped without its bytes.
+ */
+static int holds_at_least(const store_stat_t *cur, const store_version_t *v)
+{
+    int cmp = store_version_cmp(&cur->st_version, v);
+
+    return cmp > 0 || (cmp == 0 && cur->st_state != STORE_RECEIVING);
+}
+
+/*
  * A finish that reports CAIRN_ESTALE says "the record no longer names this
  * delivery". That may be skipped and acked only when this node durably holds
  * the delivered version or a newer one; anything else (an older record, the
@@ -161,13 +180,11 @@ static void committed(psync_t *p, int oi, uint64_t s, const char *answer)
 static int held_here(store_t *s, const store_change_t *c)
 {
     store_stat_t cur;
-    int cmp;
     int rc = store_stat(s, c->sc_rec.st_key, c->sc_rec.st_klen, 1, &cur);
 
     if (rc < 0)
         return rc == CAIRN_ENOTFOUND ? CAIRN_ECHANGED : rc;
-    cmp = store_version_cmp(&cur.st_version, &c->sc_rec.st_version);
-    if (cmp > 0 || (cmp == 0 && cur.st_state != STORE_RECEIVING))
+    if (holds_at_least(&cur, &c->sc_rec.st_version))
         return CAIRN_ESTALE;
     LOG_WARN("repl.recv.not_superseded",
              "origin=%u seq=%" PRIu64
@@ -205,15 +222,9 @@ static void rx_job_run(rjob_t *j)
             rc = store_log_skip(s, &rj->rj_c);
         }
         break;
-    case RJ_SKIP:
-        rj->rj_skipped = 1;
-        rc = store_log_skip(s, &rj->rj_c);
-        break;
     case RJ_NB:
         rc = store_stat(s, c->st_key, c->st_klen, 1, &cur);
-        if (rc == 0 && (store_version_cmp(&cur.st_version, &c->st_version) > 0 ||
-                        (store_version_cmp(&cur.st_version, &c->st_version) == 0 &&
-                         cur.st_state == STORE_COMPLETE))) {
+        if (rc == 0 && holds_at_least(&cur, &c->st_version)) {
             rj->rj_skipped = 1;
             rc = store_log_skip(s, &rj->rj_c);
         } else if (rc == 0 || rc == CAIRN_ENOTFOUND) {
@@ -281,7 +292,6 @@ static void head_done(psync_t *p, rxjob_t *rj)
 
     switch (rj->rj_kind) {
     case RJ_DELETE:
-    case RJ_SKIP:
     case RJ_NB:
         if (rj->rj_rc < 0) {
             log_later(p, rj, "meta");
@@ -447,9 +457,7 @@ void repl__rx_pump(psync_t *p)
                 if (refuse_version(p, it))
                     continue;
                 submit(p, RJ_DELETE, it);
-            } else if (it->ri_meta) {
-                submit(p, RJ_SKIP, it);
-            } else if (it->ri_nb) {
+            } else if (it->ri_meta || it->ri_nb) {
                 submit(p, RJ_NB, it);
             } else {
                 if (refuse_version(p, it))

@@ -11,7 +11,12 @@
  * older put can still arrive anywhere. The horizon is the HLC of the oldest
  * entry left in the log across origins (store_log_oldest_hlc; each origin's
  * entries have non-decreasing HLCs), or the wall clock when the log is
- * empty; tombstones below it are removed (store_gc_tombstones).
+ * empty; tombstones below it are removed (store_gc_tombstones). Nothing is
+ * collected while this node is behind a peer on any origin (a peer's head
+ * beyond this node's cursor) or has not heard from every peer: an entry it
+ * has not received yet may be an older put of a deleted key, and a
+ * tombstone fetched ahead of the log (see sync_rx.c) must stay until that
+ * put arrives and loses.
  *
  * Lag: for each peer, the blob bytes of the log entries it has not
  * confirmed (scanning at most REPL_LAG_SCAN_MAX entries per origin), for
@@ -37,6 +42,7 @@ typedef struct trimjob {
     rjob_t tj_job;
     size_t tj_n;
     size_t tj_tombs;
+    int tj_gc;    /* collect tombstones this round */
     int tj_gc_rc;
     trimreq_t tj_req[REPL_ORIGINS_MAX];
 } trimjob_t;
@@ -53,6 +59,8 @@ static void trim_run(rjob_t *j)
 
         t->tr_rc = store_log_trim(s, t->tr_origin, t->tr_upto, &t->tr_removed);
     }
+    if (!tj->tj_gc)
+        return;
     rc = store_log_oldest_hlc(s, &horizon);
     if (rc == CAIRN_ENOTFOUND) {
         horizon = HLC_MAKE(hlc_wall_ms(), 0);
@@ -87,6 +95,23 @@ static void trim_done(rjob_t *j)
     free(tj);
 }
 
+/* 1 when every peer was heard from and none is known to hold entries of
+ * any origin beyond this node's cursor. */
+static int caught_up(const repl_t *r)
+{
+    for (size_t i = 0; i < r->r_npeers; i++) {
+        const psync_t *p = &r->r_peers[i];
+
+        if (r->r_self_oi < 0 || !p->p_curk[r->r_self_oi])
+            return 0;
+        for (size_t oi = 0; oi < r->r_norig; oi++) {
+            if ((int)oi != r->r_self_oi && p->p_head[oi] > r->r_orig[oi].or_cursor)
+                return 0;
+        }
+    }
+    return 1;
+}
+
 void repl__trim_tick(repl_t *r)
 {
     trimjob_t *tj;
@@ -117,6 +142,7 @@ void repl__trim_tick(repl_t *r)
         tj->tj_req[tj->tj_n].tr_upto = upto;
         tj->tj_n++;
     }
+    tj->tj_gc = caught_up(r);
     r->r_trim_busy = 1;
     repl__job_submit(r, &tj->tj_job, trim_run, trim_done);
 }
