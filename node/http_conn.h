@@ -146,6 +146,7 @@ typedef struct request {
     http_range_result_t rq_range_res;
     uint64_t rq_roff, rq_rlen;
     int rq_not_modified;
+    int rq_inline_fast; /* served by get_inline (no reader, no work item) */
     int rq_hdr_sent;
     int rq_waiting; /* WAIT step: for a wake or the deadline */
     int rq_waited;

@@ -2,9 +2,12 @@
  * http_routes.c -- the HTTP API (DESIGN.md section 7; docs/http-api.md).
  *
  * Every store call runs in routes_work() on a pool thread; the loop thread
- * only routes, validates and formats. A handler has at most one work item
- * in flight (the connection's), and the fields a work item touches (writer,
- * reader, flight buffer, results) are left alone by the loop meanwhile.
+ * only routes, validates and formats -- with one exception: a GET/HEAD of
+ * an inline version (or of a missing key) is answered on the loop thread
+ * from one short LMDB read transaction (get_inline, store_read_inline).
+ * A handler has at most one work item in flight (the connection's), and
+ * the fields a work item touches (writer, reader, flight buffer, results)
+ * are left alone by the loop meanwhile.
  *
  * Uploads stream through two CONN_UPLOAD_BUF buffers: the socket fills one
  * while the other is written; when both are busy the parser stops taking
@@ -671,6 +674,60 @@ static void write_committed(conn_t *c)
 
 /* ------------------------------------------------------------- GET / HEAD */
 
+static void get_after(conn_t *c);
+
+/*
+ * Loop thread: a GET/HEAD whose current version is inline, complete and
+ * not damaged is answered here from one short LMDB read transaction
+ * (store_read_inline), without the thread pool and without a reader:
+ * such a version has nothing to follow, wait for or repair. The answer is
+ * what the reader path gives for it (get_after with the same state), and
+ * a missing or deleted key is the same 404. Returns 1 when the request was
+ * answered, 0 when it must take the reader path (file-backed, receiving,
+ * damaged, larger than the scratch buffer, store busy, any error).
+ */
+static int get_inline(conn_t *c)
+{
+    server_t *sv = c->c_srv;
+    request_t *rq = &c->c_rq;
+    uint64_t cap = cfg_of(c)->nc_inline_max;
+    const char *v;
+    size_t vlen, len;
+    int rc, star;
+
+    if (sv->sv_inline_buf == NULL) {
+        if (cap < STORE_INLINE_DEFAULT)
+            cap = STORE_INLINE_DEFAULT; /* older inline blobs after a lower setting */
+        if (cap > STORE_INLINE_LIMIT)
+            cap = STORE_INLINE_LIMIT;
+        sv->sv_inline_buf = malloc((size_t)cap);
+        if (sv->sv_inline_buf == NULL)
+            return 0;
+        sv->sv_inline_cap = (size_t)cap;
+    }
+    rc = store_read_inline(store_of(c), rq->rq_key, rq->rq_klen, sv->sv_inline_buf,
+                           sv->sv_inline_cap, &rq->rq_st, &len);
+    if (rc < 0 && rc != CAIRN_ENOTFOUND)
+        return 0;
+    sv->sv_metrics.m_reads_inline_fast++;
+    rq->rq_work_rc = rc;
+    if (rc == 0) {
+        rq->rq_range_res =
+            http_range_resolve(&rq->rq_range, rq->rq_st.st_size, &rq->rq_roff, &rq->rq_rlen);
+        v = conn_hdr(c, HDR_IF_NONE_MATCH, &vlen);
+        if (rq->rq_range_res != HTTP_RANGE_UNSATISFIABLE && v != NULL &&
+            http_etag_match(v, vlen, rq->rq_st.st_hash, 1, &star) == 1)
+            rq->rq_not_modified = 1;
+        rq->rq_step.ss_fd = -1;
+        rq->rq_step.ss_kind = rq->rq_rlen > 0 ? STORE_STEP_DATA : STORE_STEP_EOF;
+        rq->rq_step.ss_mem = sv->sv_inline_buf + rq->rq_roff;
+        rq->rq_step.ss_len = rq->rq_rlen;
+        rq->rq_inline_fast = 1;
+    }
+    get_after(c);
+    return 1;
+}
+
 static void get_start(conn_t *c)
 {
     request_t *rq = &c->c_rq;
@@ -682,6 +739,8 @@ static void get_start(conn_t *c)
     if (v != NULL)
         http_range_parse(v, vlen, &rq->rq_range);
     rq->rq_kind = RK_GET;
+    if (get_inline(c))
+        return;
     rq->rq_deadline_ms = conn_mono_ms() + (uint64_t)cfg->nc_read_timeout_s * 1000;
     c->c_woken = 0;
     queue_or_fail(c, W_READ_OPEN);
@@ -933,6 +992,11 @@ static void get_after(conn_t *c)
             return;
         }
         rq->rq_send_total += rq->rq_step.ss_len;
+        if (rq->rq_inline_fast) {
+            /* get_inline: the whole range, and there is no reader. */
+            rq->rq_resp_final = 1;
+            return;
+        }
         rq->rq_consumed += rq->rq_step.ss_len;
         routes_on_sent(c);
         return;
