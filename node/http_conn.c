@@ -94,10 +94,24 @@ static metrics_method_t method_of(int m)
     }
 }
 
-/* Writes the request's log line and counts it (once). */
+/*
+ * Whether a finished request's line is logged at info rather than debug:
+ * aborted requests, errors other than a plain 404 miss, and slow requests.
+ * Every other request (the bulk of a busy node) is a debug line, so the
+ * default level costs no write(2) per request; the metrics count them all.
+ */
+static int log_request_notable(const request_t *rq, double secs)
+{
+    if (rq->rq_status == 0 || (rq->rq_status >= 400 && rq->rq_status != 404))
+        return 1;
+    return secs * 1000.0 >= CONN_LOG_SLOW_MS;
+}
+
+/* Writes the request's log line (see log_request_notable) and counts it (once). */
 static void log_request(conn_t *c)
 {
     request_t *rq = &c->c_rq;
+    log_level_t level;
     double secs;
 
     if (rq->rq_logged || !rq->rq_started)
@@ -107,14 +121,17 @@ static void log_request(conn_t *c)
     if (rq->rq_status != 0)
         metrics_request(&c->c_srv->sv_metrics, rq->rq_route, method_of(rq->rq_method),
                         rq->rq_status, secs);
-    LOG_INFO("http.request",
-             "conn=%" PRIu64 " method=%s route=%s key_len=%zu status=%d bytes_in=%" PRIu64
-             " bytes_out=%" PRIu64 " ms=%.3f%s%s%s",
-             c->c_id, rq->rq_method >= 0 ? llhttp_method_name((llhttp_method_t)rq->rq_method) : "-",
-             metrics_route_name(rq->rq_route), rq->rq_klen, rq->rq_status, rq->rq_bytes_in,
-             rq->rq_bytes_out, secs * 1000.0, rq->rq_err_code != NULL ? " error=" : "",
-             rq->rq_err_code != NULL ? rq->rq_err_code : "",
-             rq->rq_status == 0 ? " aborted=1" : "");
+    level = log_request_notable(rq, secs) ? LOG_INFO : LOG_DEBUG;
+    if (!log_enabled(level))
+        return;
+    log_event(
+        level, "http.request",
+        "conn=%" PRIu64 " method=%s route=%s key_len=%zu status=%d bytes_in=%" PRIu64
+        " bytes_out=%" PRIu64 " ms=%.3f%s%s%s",
+        c->c_id, rq->rq_method >= 0 ? llhttp_method_name((llhttp_method_t)rq->rq_method) : "-",
+        metrics_route_name(rq->rq_route), rq->rq_klen, rq->rq_status, rq->rq_bytes_in,
+        rq->rq_bytes_out, secs * 1000.0, rq->rq_err_code != NULL ? " error=" : "",
+        rq->rq_err_code != NULL ? rq->rq_err_code : "", rq->rq_status == 0 ? " aborted=1" : "");
 }
 
 /* ------------------------------------------------------- llhttp callbacks */

@@ -32,6 +32,7 @@
 #define CONN_UPLOAD_BUF (256 * 1024)  /* each of the two upload buffers */
 #define CONN_SENDFILE_CHUNK (1 << 20) /* per sendfile(2) call, then yield */
 #define CONN_LINGER_MS 2000
+#define CONN_LOG_SLOW_MS 1000 /* a request this slow is logged at info (http.request) */
 #define CONN_LINGER_BYTES (1 << 20)
 #define CONN_OUT_CAP (8u << 20)    /* response head + in-memory body */
 #define LIST_SOFT_BYTES (1u << 20) /* a listing page stops growing here */
