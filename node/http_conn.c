@@ -340,24 +340,60 @@ void conn_stop_parsing(conn_t *c)
     c->c_rq.rq_close_after = 1;
 }
 
+/* Appends the NUL-terminated s to o (0 or a buf error). */
+static int out_str(buf_t *o, const char *s)
+{
+    return buf_append(o, s, strlen(s));
+}
+
+/*
+ * See http_conn.h. Formatted with plain appends rather than printf: this
+ * runs once per response. On failure (the head does not fit c_out's cap)
+ * c_out may hold part of it; the caller closes the connection.
+ */
 int conn_head(conn_t *c, int status, const char *ctype, int has_len, uint64_t len,
               const char *extra)
 {
     request_t *rq = &c->c_rq;
     buf_t *o = &c->c_out;
+    char num[21];
+    size_t n;
     int rc;
 
     if (rq->rq_status != 0)
         return CAIRN_EEXIST; /* a response head was already queued */
     rq->rq_status = status;
-    rc = buf_appendf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_status_reason(status),
-                     server_date(c->c_srv));
-    if (rc == 0 && ctype != NULL)
-        rc = buf_appendf(o, "Content-Type: %s\r\n", ctype);
-    if (rc == 0 && has_len)
-        rc = buf_appendf(o, "Content-Length: %" PRIu64 "\r\n", len);
+    n = http_u64_str(status >= 0 ? (uint64_t)status : 0, num);
+    rc = buf_append(o, "HTTP/1.1 ", 9);
+    if (rc == 0)
+        rc = buf_append(o, num, n);
+    if (rc == 0)
+        rc = buf_append(o, " ", 1);
+    if (rc == 0)
+        rc = out_str(o, http_status_reason(status));
+    if (rc == 0)
+        rc = buf_append(o, "\r\nDate: ", 8);
+    if (rc == 0)
+        rc = out_str(o, server_date(c->c_srv));
+    if (rc == 0)
+        rc = buf_append(o, "\r\n", 2);
+    if (rc == 0 && ctype != NULL) {
+        rc = buf_append(o, "Content-Type: ", 14);
+        if (rc == 0)
+            rc = out_str(o, ctype);
+        if (rc == 0)
+            rc = buf_append(o, "\r\n", 2);
+    }
+    if (rc == 0 && has_len) {
+        n = http_u64_str(len, num);
+        rc = buf_append(o, "Content-Length: ", 16);
+        if (rc == 0)
+            rc = buf_append(o, num, n);
+        if (rc == 0)
+            rc = buf_append(o, "\r\n", 2);
+    }
     if (rc == 0 && extra != NULL)
-        rc = buf_append(o, extra, strlen(extra));
+        rc = out_str(o, extra);
     if (rc == 0 && conn_will_close(c))
         rc = buf_append(o, "Connection: close\r\n", 19);
     else if (rc == 0 && llhttp_get_http_minor(&c->c_parser) == 0)

@@ -881,14 +881,20 @@ static void get_head(conn_t *c)
 {
     request_t *rq = &c->c_rq;
     const store_stat_t *st = &rq->rq_st;
-    char etag[2 * STORE_HASH_LEN + 1];
-    char ver[32];
     char extra[512];
-    int n, rc, status;
+    size_t n;
+    int rc, status;
 
-    http_etag_hex(st->st_hash, etag);
-    http_version_str(&st->st_version, ver);
-    n = snprintf(extra, sizeof(extra), "ETag: \"%s\"\r\nX-Cairn-Version: %s\r\n", etag, ver);
+    /* ETag: "<32 hex>"\r\nX-Cairn-Version: <hlc>-<origin>\r\n, without printf
+     * (once per GET): 7 + 32 + 20 + at most 26 + 2 bytes. */
+    memcpy(extra, "ETag: \"", 7);
+    http_etag_hex(st->st_hash, extra + 7);
+    n = 7 + 2 * STORE_HASH_LEN;
+    memcpy(extra + n, "\"\r\nX-Cairn-Version: ", 20);
+    n += 20;
+    n += http_version_str(&st->st_version, extra + n);
+    memcpy(extra + n, "\r\n", 3);
+    n += 2;
     rq->rq_hdr_sent = 1;
     if (rq->rq_not_modified) {
         rc = conn_head(c, 304, NULL, 0, 0, extra);
@@ -898,9 +904,10 @@ static void get_head(conn_t *c)
         return;
     }
     status = rq->rq_range_res == HTTP_RANGE_OK ? 206 : 200;
-    n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Accept-Ranges: bytes\r\n");
+    memcpy(extra + n, "Accept-Ranges: bytes\r\n", 23);
+    n += 22;
     if (status == 206)
-        snprintf(extra + n, sizeof(extra) - (size_t)n,
+        snprintf(extra + n, sizeof(extra) - n,
                  "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n", rq->rq_roff,
                  rq->rq_roff + rq->rq_rlen - 1, st->st_size);
     rc = conn_head(c, status, st->st_ctype[0] != '\0' ? st->st_ctype : "application/octet-stream",
