@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -792,6 +793,50 @@ static int read_renew(conn_t *c)
 }
 
 /*
+ * Pool thread, after the first DATA step: a small response served from a
+ * whole file (store_read_is_whole: complete, checked whole, so nothing
+ * after these bytes can fail the read) is read into memory here and the
+ * reader closed, so the loop sends it from memory and the request needs
+ * no second work item (the EOF step and the close). Anything else -- a
+ * followed writer, a later step, a large or partial range, an inline step
+ * (already in memory), a failed read -- is left as it is: the reader path
+ * goes on unchanged.
+ */
+static void read_small_whole(conn_t *c)
+{
+    request_t *rq = &c->c_rq;
+    store_step_t *step = &rq->rq_step;
+    uint8_t *mem;
+    size_t n, got = 0;
+    ssize_t k;
+
+    if (rq->rq_hdr_sent || step->ss_mem != NULL || step->ss_fd < 0 || step->ss_len != rq->rq_rlen ||
+        rq->rq_rlen > CONN_SMALL_READ || !store_read_is_whole(rq->rq_reader))
+        return;
+    n = (size_t)step->ss_len;
+    mem = malloc(n);
+    if (mem == NULL)
+        return;
+    while (got < n) {
+        k = pread(step->ss_fd, mem + got, n - got, (off_t)(step->ss_off + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            free(mem); /* the sendfile path meets (and reports) the same */
+            return;
+        }
+        got += (size_t)k;
+    }
+    reader_close(rq);
+    free(rq->rq_small);
+    rq->rq_small = mem;
+    step->ss_fd = -1;
+    step->ss_off = 0;
+    step->ss_mem = mem;
+    rq->rq_inline_fast = 1; /* the whole response is in memory, no reader */
+}
+
+/*
  * Pool thread: opens the reader when there is none (resolving the range
  * against the version found), reports sent bytes, and takes the next step.
  * Before the response head is out the reader may have moved to a newer
@@ -873,6 +918,8 @@ again:
     }
     if (rq->rq_step.ss_kind == STORE_STEP_EOF)
         reader_close(rq);
+    else if (rq->rq_step.ss_kind == STORE_STEP_DATA)
+        read_small_whole(c);
     return 0;
 }
 
@@ -1000,7 +1047,7 @@ static void get_after(conn_t *c)
         }
         rq->rq_send_total += rq->rq_step.ss_len;
         if (rq->rq_inline_fast) {
-            /* get_inline: the whole range, and there is no reader. */
+            /* get_inline or read_small_whole: the whole range, no reader. */
             rq->rq_resp_final = 1;
             return;
         }
@@ -1431,5 +1478,7 @@ void routes_reset(conn_t *c)
     rq->rq_fill = NULL;
     free(rq->rq_flight);
     rq->rq_flight = NULL;
+    free(rq->rq_small);
+    rq->rq_small = NULL;
     buf_free(&rq->rq_body);
 }

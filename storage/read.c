@@ -627,6 +627,12 @@ void store_read_consumed(store_reader_t *r, uint64_t n)
     r->r_consumed += n;
 }
 
+/* See store.h: RD_SERVE and RD_MEM never go back to following or waiting. */
+int store_read_is_whole(const store_reader_t *r)
+{
+    return r != NULL && (r->r_mode == RD_SERVE || r->r_mode == RD_MEM);
+}
+
 const store_stat_t *store_read_stat(const store_reader_t *r)
 {
     return &r->r_st;

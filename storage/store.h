@@ -328,6 +328,17 @@ int store_read_set_range(store_reader_t *r, uint64_t off, uint64_t len);
  */
 int store_read_next(store_reader_t *r, store_step_t *step);
 
+/*
+ * 1 when the reader serves a whole copy: a complete file found whole, or
+ * an inline version's bytes. Then the bytes of its DATA steps are final and
+ * the steps after them are only more of the same copy and EOF: a caller
+ * may read a step's bytes out (e.g. pread of a small blob) and close the
+ * reader without taking the remaining steps. 0 before the first
+ * store_read_next(), while following a live writer (its end may still fail
+ * the read), or waiting.
+ */
+int store_read_is_whole(const store_reader_t *r);
+
 /* Tells the reader n bytes of the last DATA step were sent. */
 void store_read_consumed(store_reader_t *r, uint64_t n);
 

@@ -7,7 +7,8 @@
  * store_read_open(): file-backed and receiving versions, damaged marks,
  * inline bytes that fail their check, blobs larger than the caller's
  * buffer, and a map lock it cannot take at once. Absent and deleted keys
- * are CAIRN_ENOTFOUND like store_read_open().
+ * are CAIRN_ENOTFOUND like store_read_open(). Also store_read_is_whole(),
+ * which lets the node read a small whole file out and close the reader.
  */
 #include <check.h>
 #include <errno.h>
@@ -289,6 +290,64 @@ START_TEST(test_never_waits_for_map_lock)
 }
 END_TEST
 
+/* store_read_is_whole: only for a whole copy, never while following. */
+START_TEST(test_is_whole)
+{
+    store_t *s = open_inl();
+    uint8_t *d = ut_data(3 * MAX, 7);
+    store_version_t v = {hlc_now(store_clock(s)) + HLC_MAKE(1000, 0), 2};
+    store_reader_t *r = NULL;
+    store_writer_t *w = NULL;
+    store_put_opts_t po;
+    store_step_t step;
+    uint8_t h[STORE_HASH_LEN];
+
+    ck_assert_int_eq(store_read_is_whole(NULL), 0);
+    /* A complete file. */
+    ck_assert_int_eq(ut_put_local(s, "f", d, 3 * MAX, NULL), 0);
+    ck_assert_int_eq(store_read_open(s, "f", 1, NULL, &r, NULL), 0);
+    ck_assert_int_eq(store_read_is_whole(r), 0); /* nothing resolved to a copy yet */
+    ck_assert_int_eq(store_read_next(r, &step), 0);
+    ck_assert_int_eq(step.ss_kind, STORE_STEP_DATA);
+    ck_assert_int_eq(store_read_is_whole(r), 1);
+    store_read_close(r);
+    /* Inline. */
+    ck_assert_int_eq(ut_put_local(s, "i", d, 10, NULL), 0);
+    ck_assert_int_eq(store_read_open(s, "i", 1, NULL, &r, NULL), 0);
+    ck_assert_int_eq(store_read_next(r, &step), 0);
+    ck_assert_int_eq(store_read_is_whole(r), 1);
+    store_read_close(r);
+
+    /* A replica delivery in progress: followed, not whole -- also when
+     * every byte is there but the writer has not finished (its hash check
+     * may still fail it). Whole once it finished. */
+    blobfile_hash(d, 3 * MAX, h);
+    memset(&po, 0, sizeof(po));
+    po.po_mode = STORE_PUT_REPLICA;
+    po.po_size = 3 * MAX;
+    po.po_version = v;
+    po.po_hash = h;
+    ck_assert_int_eq(store_put_begin(s, "r", 1, &po, &w), 0);
+    ck_assert_int_eq(store_read_open(s, "r", 1, NULL, &r, NULL), 0);
+    ck_assert_int_eq(store_read_next(r, &step), 0);
+    ck_assert_int_eq(step.ss_kind, STORE_STEP_WAIT);
+    ck_assert_int_eq(store_read_is_whole(r), 0);
+    ck_assert_int_eq(store_put_write(w, d, 3 * MAX), 0);
+    ck_assert_int_eq(store_read_next(r, &step), 0);
+    ck_assert_int_eq(step.ss_kind, STORE_STEP_DATA);
+    ck_assert_uint_eq(step.ss_len, 3 * MAX);
+    ck_assert_int_eq(store_read_is_whole(r), 0);
+    ck_assert_int_eq(store_put_finish(w, NULL), 0);
+    store_read_consumed(r, step.ss_len);
+    ck_assert_int_eq(store_read_next(r, &step), 0);
+    ck_assert_int_eq(step.ss_kind, STORE_STEP_EOF);
+    ck_assert_int_eq(store_read_is_whole(r), 1);
+    store_read_close(r);
+    store_close(s);
+    free(d);
+}
+END_TEST
+
 static Suite *read_inline_suite(void)
 {
     Suite *su = suite_create("read_inline");
@@ -301,6 +360,7 @@ static Suite *read_inline_suite(void)
     tcase_add_test(tc, test_file_backed_and_receiving);
     tcase_add_test(tc, test_bad_copy_and_damaged);
     tcase_add_test(tc, test_never_waits_for_map_lock);
+    tcase_add_test(tc, test_is_whole);
     suite_add_tcase(su, tc);
     return su;
 }

@@ -188,6 +188,39 @@ START_TEST(test_overwrite_kinds)
 }
 END_TEST
 
+/* File-backed blobs around the size up to which a whole-file response is
+ * read into memory on the pool rather than sent with sendfile: whole and
+ * ranged GETs give the exact bytes on either side of it. */
+START_TEST(test_small_files)
+{
+    static const size_t sizes[] = {1, 4096, 65535, 65536, 65537, 300000};
+    uint8_t *data = api_gen_alloc(10, 300000);
+    char target[64], hex[API_HASH_HEX];
+    api_node_t n;
+    api_resp_t r;
+    size_t i;
+
+    api_node_init(&n);
+    api_node_files_only(&n);
+    api_node_start(&n);
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        snprintf(target, sizeof(target), "s%zu", sizes[i]);
+        api_must_put(&n, target, data, sizes[i]);
+        api_must_get(&n, target, data, sizes[i]);
+        api_must_get(&n, target, data, sizes[i]); /* again, the same answer */
+        snprintf(target, sizeof(target), "/v1/blobs/s%zu", sizes[i]);
+        api_must_request(&n, "GET", target, "Range: bytes=-1\r\n", NULL, 0, &r);
+        ck_assert_int_eq(r.ar_status, 206);
+        api_hash_hex(data + sizes[i] - 1, 1, hex);
+        ck_assert_str_eq(r.ar_hash, hex);
+        api_resp_free(&r);
+    }
+    api_expect_blob_files(&n, sizeof(sizes) / sizeof(sizes[0]), 5000);
+    free(data);
+    api_node_finish(&n);
+}
+END_TEST
+
 static Suite *fastread_suite(void)
 {
     Suite *s = suite_create("api_fastread");
@@ -196,6 +229,7 @@ static Suite *fastread_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_same_answers);
     tcase_add_test(tc, test_overwrite_kinds);
+    tcase_add_test(tc, test_small_files);
     suite_add_tcase(s, tc);
     return s;
 }
