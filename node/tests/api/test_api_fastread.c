@@ -102,7 +102,7 @@ START_TEST(test_same_answers)
     const size_t nreq = sizeof(reqs) / sizeof(reqs[0]);
     uint8_t *data = api_gen_alloc(7, SIZE);
     api_node_t nf, ni;
-    char etag[128], extra[512], target[128], what[600];
+    char etag[128], extra[512], target[128], what[800];
     const char *p;
     double before_i, before_f;
     size_t i;
