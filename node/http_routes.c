@@ -13,7 +13,8 @@
  * while the other is written; when both are busy the parser stops taking
  * body bytes and the connection stops reading. Downloads are sendfile(2)
  * from the blob file, one DATA step at a time, only when the socket is
- * writable.
+ * writable -- except a whole file of at most CONN_SMALL_READ bytes, which
+ * the first work item reads into memory (read_small_whole).
  */
 #include "node/http_routes.h"
 
@@ -797,8 +798,9 @@ static int read_renew(conn_t *c)
  * whole file (store_read_is_whole: complete, checked whole, so nothing
  * after these bytes can fail the read) is read into memory here and the
  * reader closed, so the loop sends it from memory and the request needs
- * no second work item (the EOF step and the close). Anything else -- a
- * followed writer, a later step, a large or partial range, an inline step
+ * no second work item (the EOF step and the close). A range is fine as
+ * long as this one step is the whole response. Anything else -- a followed
+ * writer, a later step, more than CONN_SMALL_READ bytes, an inline step
  * (already in memory), a failed read -- is left as it is: the reader path
  * goes on unchanged.
  */
