@@ -94,10 +94,24 @@ static metrics_method_t method_of(int m)
     }
 }
 
-/* Writes the request's log line and counts it (once). */
+/*
+ * Whether a finished request's line is logged at info rather than debug:
+ * aborted requests, errors other than a plain 404 miss, and slow requests.
+ * Every other request (the bulk of a busy node) is a debug line, so the
+ * default level costs no write(2) per request; the metrics count them all.
+ */
+static int log_request_notable(const request_t *rq, double secs)
+{
+    if (rq->rq_status == 0 || (rq->rq_status >= 400 && rq->rq_status != 404))
+        return 1;
+    return secs * 1000.0 >= CONN_LOG_SLOW_MS;
+}
+
+/* Writes the request's log line (see log_request_notable) and counts it (once). */
 static void log_request(conn_t *c)
 {
     request_t *rq = &c->c_rq;
+    log_level_t level;
     double secs;
 
     if (rq->rq_logged || !rq->rq_started)
@@ -107,14 +121,17 @@ static void log_request(conn_t *c)
     if (rq->rq_status != 0)
         metrics_request(&c->c_srv->sv_metrics, rq->rq_route, method_of(rq->rq_method),
                         rq->rq_status, secs);
-    LOG_INFO("http.request",
-             "conn=%" PRIu64 " method=%s route=%s key_len=%zu status=%d bytes_in=%" PRIu64
-             " bytes_out=%" PRIu64 " ms=%.3f%s%s%s",
-             c->c_id, rq->rq_method >= 0 ? llhttp_method_name((llhttp_method_t)rq->rq_method) : "-",
-             metrics_route_name(rq->rq_route), rq->rq_klen, rq->rq_status, rq->rq_bytes_in,
-             rq->rq_bytes_out, secs * 1000.0, rq->rq_err_code != NULL ? " error=" : "",
-             rq->rq_err_code != NULL ? rq->rq_err_code : "",
-             rq->rq_status == 0 ? " aborted=1" : "");
+    level = log_request_notable(rq, secs) ? LOG_INFO : LOG_DEBUG;
+    if (!log_enabled(level))
+        return;
+    log_event(
+        level, "http.request",
+        "conn=%" PRIu64 " method=%s route=%s key_len=%zu status=%d bytes_in=%" PRIu64
+        " bytes_out=%" PRIu64 " ms=%.3f%s%s%s",
+        c->c_id, rq->rq_method >= 0 ? llhttp_method_name((llhttp_method_t)rq->rq_method) : "-",
+        metrics_route_name(rq->rq_route), rq->rq_klen, rq->rq_status, rq->rq_bytes_in,
+        rq->rq_bytes_out, secs * 1000.0, rq->rq_err_code != NULL ? " error=" : "",
+        rq->rq_err_code != NULL ? rq->rq_err_code : "", rq->rq_status == 0 ? " aborted=1" : "");
 }
 
 /* ------------------------------------------------------- llhttp callbacks */
@@ -323,24 +340,60 @@ void conn_stop_parsing(conn_t *c)
     c->c_rq.rq_close_after = 1;
 }
 
+/* Appends the NUL-terminated s to o (0 or a buf error). */
+static int out_str(buf_t *o, const char *s)
+{
+    return buf_append(o, s, strlen(s));
+}
+
+/*
+ * See http_conn.h. Formatted with plain appends rather than printf: this
+ * runs once per response. On failure (the head does not fit c_out's cap)
+ * c_out may hold part of it; the caller closes the connection.
+ */
 int conn_head(conn_t *c, int status, const char *ctype, int has_len, uint64_t len,
               const char *extra)
 {
     request_t *rq = &c->c_rq;
     buf_t *o = &c->c_out;
+    char num[21];
+    size_t n;
     int rc;
 
     if (rq->rq_status != 0)
         return CAIRN_EEXIST; /* a response head was already queued */
     rq->rq_status = status;
-    rc = buf_appendf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_status_reason(status),
-                     server_date(c->c_srv));
-    if (rc == 0 && ctype != NULL)
-        rc = buf_appendf(o, "Content-Type: %s\r\n", ctype);
-    if (rc == 0 && has_len)
-        rc = buf_appendf(o, "Content-Length: %" PRIu64 "\r\n", len);
+    n = http_u64_str(status >= 0 ? (uint64_t)status : 0, num);
+    rc = buf_append(o, "HTTP/1.1 ", 9);
+    if (rc == 0)
+        rc = buf_append(o, num, n);
+    if (rc == 0)
+        rc = buf_append(o, " ", 1);
+    if (rc == 0)
+        rc = out_str(o, http_status_reason(status));
+    if (rc == 0)
+        rc = buf_append(o, "\r\nDate: ", 8);
+    if (rc == 0)
+        rc = out_str(o, server_date(c->c_srv));
+    if (rc == 0)
+        rc = buf_append(o, "\r\n", 2);
+    if (rc == 0 && ctype != NULL) {
+        rc = buf_append(o, "Content-Type: ", 14);
+        if (rc == 0)
+            rc = out_str(o, ctype);
+        if (rc == 0)
+            rc = buf_append(o, "\r\n", 2);
+    }
+    if (rc == 0 && has_len) {
+        n = http_u64_str(len, num);
+        rc = buf_append(o, "Content-Length: ", 16);
+        if (rc == 0)
+            rc = buf_append(o, num, n);
+        if (rc == 0)
+            rc = buf_append(o, "\r\n", 2);
+    }
     if (rc == 0 && extra != NULL)
-        rc = buf_append(o, extra, strlen(extra));
+        rc = out_str(o, extra);
     if (rc == 0 && conn_will_close(c))
         rc = buf_append(o, "Connection: close\r\n", 19);
     else if (rc == 0 && llhttp_get_http_minor(&c->c_parser) == 0)

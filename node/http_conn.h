@@ -31,7 +31,9 @@
 #define CONN_HEAD_MAX (16 * 1024)     /* request line + headers */
 #define CONN_UPLOAD_BUF (256 * 1024)  /* each of the two upload buffers */
 #define CONN_SENDFILE_CHUNK (1 << 20) /* per sendfile(2) call, then yield */
+#define CONN_SMALL_READ (64 * 1024)   /* whole-file responses up to this are pread, not sendfile */
 #define CONN_LINGER_MS 2000
+#define CONN_LOG_SLOW_MS 1000 /* a request this slow is logged at info (http.request) */
 #define CONN_LINGER_BYTES (1 << 20)
 #define CONN_OUT_CAP (8u << 20)    /* response head + in-memory body */
 #define LIST_SOFT_BYTES (1u << 20) /* a listing page stops growing here */
@@ -146,6 +148,9 @@ typedef struct request {
     http_range_result_t rq_range_res;
     uint64_t rq_roff, rq_rlen;
     int rq_not_modified;
+    int rq_inline_fast; /* the whole response is in memory and there is no
+                         * reader (get_inline, read_small_whole) */
+    uint8_t *rq_small;  /* read_small_whole's copy (owned), or NULL */
     int rq_hdr_sent;
     int rq_waiting; /* WAIT step: for a wake or the deadline */
     int rq_waited;

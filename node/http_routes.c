@@ -2,15 +2,19 @@
  * http_routes.c -- the HTTP API (DESIGN.md section 7; docs/http-api.md).
  *
  * Every store call runs in routes_work() on a pool thread; the loop thread
- * only routes, validates and formats. A handler has at most one work item
- * in flight (the connection's), and the fields a work item touches (writer,
- * reader, flight buffer, results) are left alone by the loop meanwhile.
+ * only routes, validates and formats -- with one exception: a GET/HEAD of
+ * an inline version (or of a missing key) is answered on the loop thread
+ * from one short LMDB read transaction (get_inline, store_read_inline).
+ * A handler has at most one work item in flight (the connection's), and
+ * the fields a work item touches (writer, reader, flight buffer, results)
+ * are left alone by the loop meanwhile.
  *
  * Uploads stream through two CONN_UPLOAD_BUF buffers: the socket fills one
  * while the other is written; when both are busy the parser stops taking
  * body bytes and the connection stops reading. Downloads are sendfile(2)
  * from the blob file, one DATA step at a time, only when the socket is
- * writable.
+ * writable -- except a whole file of at most CONN_SMALL_READ bytes, which
+ * the first work item reads into memory (read_small_whole).
  */
 #include "node/http_routes.h"
 
@@ -20,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -671,6 +676,60 @@ static void write_committed(conn_t *c)
 
 /* ------------------------------------------------------------- GET / HEAD */
 
+static void get_after(conn_t *c);
+
+/*
+ * Loop thread: a GET/HEAD whose current version is inline, complete and
+ * not damaged is answered here from one short LMDB read transaction
+ * (store_read_inline), without the thread pool and without a reader:
+ * such a version has nothing to follow, wait for or repair. The answer is
+ * what the reader path gives for it (get_after with the same state), and
+ * a missing or deleted key is the same 404. Returns 1 when the request was
+ * answered, 0 when it must take the reader path (file-backed, receiving,
+ * damaged, larger than the scratch buffer, store busy, any error).
+ */
+static int get_inline(conn_t *c)
+{
+    server_t *sv = c->c_srv;
+    request_t *rq = &c->c_rq;
+    uint64_t cap = cfg_of(c)->nc_inline_max;
+    const char *v;
+    size_t vlen, len;
+    int rc, star;
+
+    if (sv->sv_inline_buf == NULL) {
+        if (cap < STORE_INLINE_DEFAULT)
+            cap = STORE_INLINE_DEFAULT; /* older inline blobs after a lower setting */
+        if (cap > STORE_INLINE_LIMIT)
+            cap = STORE_INLINE_LIMIT;
+        sv->sv_inline_buf = malloc((size_t)cap);
+        if (sv->sv_inline_buf == NULL)
+            return 0;
+        sv->sv_inline_cap = (size_t)cap;
+    }
+    rc = store_read_inline(store_of(c), rq->rq_key, rq->rq_klen, sv->sv_inline_buf,
+                           sv->sv_inline_cap, &rq->rq_st, &len);
+    if (rc < 0 && rc != CAIRN_ENOTFOUND)
+        return 0;
+    sv->sv_metrics.m_reads_inline_fast++;
+    rq->rq_work_rc = rc;
+    if (rc == 0) {
+        rq->rq_range_res =
+            http_range_resolve(&rq->rq_range, rq->rq_st.st_size, &rq->rq_roff, &rq->rq_rlen);
+        v = conn_hdr(c, HDR_IF_NONE_MATCH, &vlen);
+        if (rq->rq_range_res != HTTP_RANGE_UNSATISFIABLE && v != NULL &&
+            http_etag_match(v, vlen, rq->rq_st.st_hash, 1, &star) == 1)
+            rq->rq_not_modified = 1;
+        rq->rq_step.ss_fd = -1;
+        rq->rq_step.ss_kind = rq->rq_rlen > 0 ? STORE_STEP_DATA : STORE_STEP_EOF;
+        rq->rq_step.ss_mem = sv->sv_inline_buf + rq->rq_roff;
+        rq->rq_step.ss_len = rq->rq_rlen;
+        rq->rq_inline_fast = 1;
+    }
+    get_after(c);
+    return 1;
+}
+
 static void get_start(conn_t *c)
 {
     request_t *rq = &c->c_rq;
@@ -682,6 +741,8 @@ static void get_start(conn_t *c)
     if (v != NULL)
         http_range_parse(v, vlen, &rq->rq_range);
     rq->rq_kind = RK_GET;
+    if (get_inline(c))
+        return;
     rq->rq_deadline_ms = conn_mono_ms() + (uint64_t)cfg->nc_read_timeout_s * 1000;
     c->c_woken = 0;
     queue_or_fail(c, W_READ_OPEN);
@@ -730,6 +791,51 @@ static int read_renew(conn_t *c)
     if (rc < 0)
         reader_close(rq);
     return rc;
+}
+
+/*
+ * Pool thread, after the first DATA step: a small response served from a
+ * whole file (store_read_is_whole: complete, checked whole, so nothing
+ * after these bytes can fail the read) is read into memory here and the
+ * reader closed, so the loop sends it from memory and the request needs
+ * no second work item (the EOF step and the close). A range is fine as
+ * long as this one step is the whole response. Anything else -- a followed
+ * writer, a later step, more than CONN_SMALL_READ bytes, an inline step
+ * (already in memory), a failed read -- is left as it is: the reader path
+ * goes on unchanged.
+ */
+static void read_small_whole(conn_t *c)
+{
+    request_t *rq = &c->c_rq;
+    store_step_t *step = &rq->rq_step;
+    uint8_t *mem;
+    size_t n, got = 0;
+    ssize_t k;
+
+    if (rq->rq_hdr_sent || step->ss_mem != NULL || step->ss_fd < 0 || step->ss_len != rq->rq_rlen ||
+        rq->rq_rlen > CONN_SMALL_READ || !store_read_is_whole(rq->rq_reader))
+        return;
+    n = (size_t)step->ss_len;
+    mem = malloc(n);
+    if (mem == NULL)
+        return;
+    while (got < n) {
+        k = pread(step->ss_fd, mem + got, n - got, (off_t)(step->ss_off + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            free(mem); /* the sendfile path meets (and reports) the same */
+            return;
+        }
+        got += (size_t)k;
+    }
+    reader_close(rq);
+    free(rq->rq_small);
+    rq->rq_small = mem;
+    step->ss_fd = -1;
+    step->ss_off = 0;
+    step->ss_mem = mem;
+    rq->rq_inline_fast = 1; /* the whole response is in memory, no reader */
 }
 
 /*
@@ -814,6 +920,8 @@ again:
     }
     if (rq->rq_step.ss_kind == STORE_STEP_EOF)
         reader_close(rq);
+    else if (rq->rq_step.ss_kind == STORE_STEP_DATA)
+        read_small_whole(c);
     return 0;
 }
 
@@ -822,14 +930,20 @@ static void get_head(conn_t *c)
 {
     request_t *rq = &c->c_rq;
     const store_stat_t *st = &rq->rq_st;
-    char etag[2 * STORE_HASH_LEN + 1];
-    char ver[32];
     char extra[512];
-    int n, rc, status;
+    size_t n;
+    int rc, status;
 
-    http_etag_hex(st->st_hash, etag);
-    http_version_str(&st->st_version, ver);
-    n = snprintf(extra, sizeof(extra), "ETag: \"%s\"\r\nX-Cairn-Version: %s\r\n", etag, ver);
+    /* ETag: "<32 hex>"\r\nX-Cairn-Version: <hlc>-<origin>\r\n, without printf
+     * (once per GET): 7 + 32 + 20 + at most 26 + 2 bytes. */
+    memcpy(extra, "ETag: \"", 7);
+    http_etag_hex(st->st_hash, extra + 7);
+    n = 7 + 2 * STORE_HASH_LEN;
+    memcpy(extra + n, "\"\r\nX-Cairn-Version: ", 20);
+    n += 20;
+    n += http_version_str(&st->st_version, extra + n);
+    memcpy(extra + n, "\r\n", 3);
+    n += 2;
     rq->rq_hdr_sent = 1;
     if (rq->rq_not_modified) {
         rc = conn_head(c, 304, NULL, 0, 0, extra);
@@ -839,9 +953,10 @@ static void get_head(conn_t *c)
         return;
     }
     status = rq->rq_range_res == HTTP_RANGE_OK ? 206 : 200;
-    n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Accept-Ranges: bytes\r\n");
+    memcpy(extra + n, "Accept-Ranges: bytes\r\n", 23);
+    n += 22;
     if (status == 206)
-        snprintf(extra + n, sizeof(extra) - (size_t)n,
+        snprintf(extra + n, sizeof(extra) - n,
                  "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n", rq->rq_roff,
                  rq->rq_roff + rq->rq_rlen - 1, st->st_size);
     rc = conn_head(c, status, st->st_ctype[0] != '\0' ? st->st_ctype : "application/octet-stream",
@@ -933,6 +1048,11 @@ static void get_after(conn_t *c)
             return;
         }
         rq->rq_send_total += rq->rq_step.ss_len;
+        if (rq->rq_inline_fast) {
+            /* get_inline or read_small_whole: the whole range, no reader. */
+            rq->rq_resp_final = 1;
+            return;
+        }
         rq->rq_consumed += rq->rq_step.ss_len;
         routes_on_sent(c);
         return;
@@ -1360,5 +1480,7 @@ void routes_reset(conn_t *c)
     rq->rq_fill = NULL;
     free(rq->rq_flight);
     rq->rq_flight = NULL;
+    free(rq->rq_small);
+    rq->rq_small = NULL;
     buf_free(&rq->rq_body);
 }

@@ -306,9 +306,27 @@ int http_etag_match(const char *v, size_t len, const uint8_t *hash, int weak, in
     return found;
 }
 
-void http_version_str(const store_version_t *v, char out[32])
+size_t http_u64_str(uint64_t v, char out[21])
 {
-    snprintf(out, 32, "%" PRIu64 "-%u", v->sv_hlc, (unsigned)v->sv_origin);
+    char tmp[20];
+    size_t n = 0, i;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
+size_t http_version_str(const store_version_t *v, char out[32])
+{
+    size_t n = http_u64_str(v->sv_hlc, out);
+
+    out[n++] = '-';
+    return n + http_u64_str(v->sv_origin, out + n);
 }
 
 int http_bearer_token(const char *v, size_t len, const char **tok, size_t *tlen)

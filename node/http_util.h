@@ -89,8 +89,13 @@ int http_etag_parse(const char *s, size_t len, uint8_t hash[STORE_HASH_LEN]);
  */
 int http_etag_match(const char *v, size_t len, const uint8_t *hash, int weak, int *star);
 
-/* "<hlc>-<origin>" in decimal; out has room for 32 bytes. */
-void http_version_str(const store_version_t *v, char out[32]);
+/* "<hlc>-<origin>" in decimal; out has room for 32 bytes. Returns the
+ * length (without the NUL). */
+size_t http_version_str(const store_version_t *v, char out[32]);
+
+/* v in decimal into out (room for 21 bytes), NUL-terminated, without
+ * printf (response heads are formatted per request). Returns the length. */
+size_t http_u64_str(uint64_t v, char out[21]);
 
 /*
  * Extracts the token of "Bearer TOKEN" (scheme case-insensitive, blanks

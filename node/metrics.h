@@ -55,6 +55,7 @@ typedef struct metrics {
     uint64_t m_timeouts;
     uint64_t m_uploads_aborted;
     uint64_t m_reads_waited;
+    uint64_t m_reads_inline_fast; /* GET/HEAD answered on the loop thread (get_inline) */
 } metrics_t;
 
 /* Extra node-level numbers rendered beside the store's. */

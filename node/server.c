@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -411,6 +412,8 @@ void server_destroy(server_t *sv)
         close(sv->sv_listen_fd);
     sv->sv_listen_fd = -1;
     pthread_mutex_destroy(&sv->sv_wake_lock);
+    free(sv->sv_inline_buf);
+    sv->sv_inline_buf = NULL;
 }
 
 void server_repair_cb(void *arg, const char *key, size_t klen, const store_version_t *version,

@@ -66,6 +66,12 @@ struct server {
     char sv_date[32];
     int64_t sv_date_sec;
     _Atomic uint64_t sv_repair_reports;
+    /* Loop thread only: where a GET served without the thread pool copies
+     * an inline blob out of the store (store_read_inline) before it goes
+     * into the connection's output. Allocated on first use, sv_inline_cap
+     * bytes; freed by server_destroy. */
+    char *sv_inline_buf;
+    size_t sv_inline_cap;
 };
 
 /* Prepares sv (no handles yet). cfg must outlive sv. */

@@ -400,6 +400,69 @@ fail:
     return rc;
 }
 
+/*
+ * See store.h. The record and the bytes come from one read transaction, so
+ * they belong to the same version; the bytes are copied before it ends and
+ * checked after. Only the case with nothing to follow, wait for or repair
+ * is served here (complete, inline, not damaged); everything else is
+ * -EAGAIN so the caller takes store_read_open() and the reader state
+ * machine decides (a bad inline copy is logged and refused there). The map
+ * lock is only tried: the commit thread holds it exclusively while it
+ * grows the map, and an event loop must not wait for that.
+ */
+int store_read_inline(store_t *s, const char *key, size_t klen, void *buf, size_t cap,
+                      store_stat_t *st, size_t *len)
+{
+    uint8_t enc[KEY_ENC_MAX];
+    uint8_t hash[STORE_HASH_LEN];
+    MDB_txn *txn = NULL;
+    MDB_val k, v;
+    record_t rec;
+    size_t elen;
+    int mrc, rc;
+
+    if (len != NULL)
+        *len = 0;
+    if (s == NULL || key == NULL || buf == NULL || st == NULL || len == NULL ||
+        key_validate(key, klen) < 0)
+        return CAIRN_EINVAL;
+    elen = key_encode(key, klen, enc);
+    if (pthread_rwlock_tryrdlock(&s->s_map_lock) != 0)
+        return -EAGAIN;
+    mrc = mdb_txn_begin(s->s_env, NULL, MDB_RDONLY, &txn);
+    if (mrc != 0) {
+        pthread_rwlock_unlock(&s->s_map_lock);
+        return store_mdb_err(mrc);
+    }
+    rc = store_rec_get(s, txn, enc, elen, &rec);
+    if (rc == 0 && rec.r_st.st_state == STORE_TOMBSTONE)
+        rc = CAIRN_ENOTFOUND;
+    else if (rc == 0 && (rec.r_st.st_state != STORE_COMPLETE || !rec.r_st.st_inline ||
+                         rec.r_st.st_damaged || rec.r_st.st_size > cap))
+        rc = -EAGAIN;
+    if (rc == 0) {
+        k.mv_size = elen;
+        k.mv_data = enc;
+        mrc = mdb_get(txn, s->s_db_inline, &k, &v);
+        if (mrc == 0 && v.mv_size == rec.r_st.st_size)
+            memcpy(buf, v.mv_data, v.mv_size);
+        else if (mrc == 0 || mrc == MDB_NOTFOUND)
+            rc = -EAGAIN; /* store_read_open() reports the bad copy */
+        else
+            rc = store_mdb_err(mrc);
+    }
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&s->s_map_lock);
+    if (rc < 0)
+        return rc;
+    blobfile_hash(buf, (size_t)rec.r_st.st_size, hash);
+    if (memcmp(hash, rec.r_st.st_hash, STORE_HASH_LEN) != 0)
+        return -EAGAIN;
+    *st = rec.r_st;
+    *len = (size_t)rec.r_st.st_size;
+    return 0;
+}
+
 int store_read_set_range(store_reader_t *r, uint64_t off, uint64_t len)
 {
     if (r->r_started || off > r->r_st.st_size || len > r->r_st.st_size - off)
@@ -562,6 +625,12 @@ void store_read_consumed(store_reader_t *r, uint64_t n)
     r->r_last_len -= n;
     r->r_pos += n;
     r->r_consumed += n;
+}
+
+/* See store.h: RD_SERVE and RD_MEM never go back to following or waiting. */
+int store_read_is_whole(const store_reader_t *r)
+{
+    return r != NULL && (r->r_mode == RD_SERVE || r->r_mode == RD_MEM);
 }
 
 const store_stat_t *store_read_stat(const store_reader_t *r)

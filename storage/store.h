@@ -7,7 +7,8 @@
  * algorithm; this header is the API the node and replication use.
  *
  * Threads: every function may block on disk and must not be called on an
- * event loop thread. All functions are thread-safe except that one
+ * event loop thread (store_read_inline() is the one exception, made for
+ * it). All functions are thread-safe except that one
  * store_writer_t / store_reader_t must be used by one thread at a time.
  * Write transactions are owned by one internal commit thread that groups
  * concurrent commits into one LMDB transaction (group commit).
@@ -327,6 +328,17 @@ int store_read_set_range(store_reader_t *r, uint64_t off, uint64_t len);
  */
 int store_read_next(store_reader_t *r, store_step_t *step);
 
+/*
+ * 1 when the reader serves a whole copy: a complete file found whole, or
+ * an inline version's bytes. Then the bytes of its DATA steps are final and
+ * the steps after them are only more of the same copy and EOF: a caller
+ * may read a step's bytes out (e.g. pread of a small blob) and close the
+ * reader without taking the remaining steps. 0 before the first
+ * store_read_next(), while following a live writer (its end may still fail
+ * the read), or waiting.
+ */
+int store_read_is_whole(const store_reader_t *r);
+
 /* Tells the reader n bytes of the last DATA step were sent. */
 void store_read_consumed(store_reader_t *r, uint64_t n);
 
@@ -341,6 +353,26 @@ const store_stat_t *store_read_stat(const store_reader_t *r);
  * CAIRN_ESTALE and nothing is marked. Blocks for a commit.
  */
 int store_read_report_damaged(store_reader_t *r);
+
+/*
+ * The fast path for a whole small read, meant for an event loop thread (the
+ * one exception to "every function may block", see below). In one short
+ * read transaction it copies key's record into *st and, when that version
+ * is inline, complete, not marked damaged and at most cap bytes, its bytes
+ * into buf (borrowed for the call; *len gets st_size). The bytes are
+ * checked against the record's size and hash like store_read_open() does.
+ * Returns 0 with *st and buf filled; CAIRN_ENOTFOUND when the key is absent
+ * or deleted; -EAGAIN when this version must go through store_read_open()
+ * (file-backed, receiving, damaged, larger than cap, bytes failing their
+ * check, or the store's map lock was not free at once -- it never waits
+ * for it); CAIRN_EINVAL for a bad key; another error from LMDB. On any
+ * failure *st and buf hold nothing to use.
+ * Blocking: no file is opened and no store lock is waited for; the LMDB
+ * pages read may still fault in from disk when they are not in the page
+ * cache (the records and inline sub-databases are small and hot).
+ */
+int store_read_inline(store_t *s, const char *key, size_t klen, void *buf, size_t cap,
+                      store_stat_t *st, size_t *len);
 
 /* For readers opened without ro_wake: blocks until a wake or timeout_ms. */
 void store_read_wait(store_reader_t *r, uint64_t timeout_ms);

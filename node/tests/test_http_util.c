@@ -5,6 +5,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,8 +201,27 @@ START_TEST(test_version_str)
     http_version_str(&v, out);
     ck_assert_str_eq(out, "117675843886776320-65535");
     v.sv_hlc = UINT64_MAX;
-    http_version_str(&v, out);
+    ck_assert_uint_eq(http_version_str(&v, out), 26);
     ck_assert_str_eq(out, "18446744073709551615-65535");
+    v.sv_hlc = 0;
+    v.sv_origin = 1;
+    ck_assert_uint_eq(http_version_str(&v, out), 3);
+    ck_assert_str_eq(out, "0-1");
+}
+END_TEST
+
+START_TEST(test_u64_str)
+{
+    static const uint64_t vals[] = {
+        0, 1, 9, 10, 99, 100, 4096, 1000000007ULL, UINT64_MAX / 3, UINT64_MAX};
+    char out[21], want[32];
+    size_t i;
+
+    for (i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        snprintf(want, sizeof(want), "%" PRIu64, vals[i]);
+        ck_assert_uint_eq(http_u64_str(vals[i], out), strlen(want));
+        ck_assert_str_eq(out, want);
+    }
 }
 END_TEST
 
@@ -284,6 +304,7 @@ int main(void)
     tcase_add_test(tc, test_range);
     tcase_add_test(tc, test_etag);
     tcase_add_test(tc, test_version_str);
+    tcase_add_test(tc, test_u64_str);
     tcase_add_test(tc, test_bearer);
     tcase_add_test(tc, test_misc);
     suite_add_tcase(s, tc);
