@@ -1014,6 +1014,8 @@ static int attempt(store_t *s, cbatch_t *b, store_creq_t **rqs, const int *pre, 
         return rc;
     }
     txnid = mdb_txn_id(b->cb_txn);
+    /* Before the commit: a reader that sees these entries sees this too. */
+    __atomic_store_n(&s->s_local_committed, b->cb_local_seq, __ATOMIC_RELEASE);
     rc = mdb_txn_commit(b->cb_txn);
     b->cb_txn = NULL;
     if (rc != 0) {
@@ -1140,6 +1142,7 @@ static void batch_release(store_t *s, cbatch_t *b, store_creq_t **rqs, size_t n,
         b->cb_nunlink = 0;
         b->cb_nchg = 0;
     } else {
+        __atomic_store_n(&s->s_local_durable, b->cb_local_seq, __ATOMIC_RELEASE);
         notify_changes(s, b);
         unlink_collected(s, b);
     }
@@ -1201,7 +1204,10 @@ static void batch_release(store_t *s, cbatch_t *b, store_creq_t **rqs, size_t n,
  * Readers may see a batch one commit cycle before it is acknowledged (in
  * the default mode: for the duration of the meta write); a power failure
  * -- not a process crash, which loses no written page -- can undo such an
- * unacknowledged version.
+ * unacknowledged version. The replication log is held to the stricter
+ * rule: store_log_read() withholds this node's own entries above
+ * s_local_durable (up to s_local_committed), so no peer gets a local seq
+ * that a power failure could undo and a later change would then reuse.
  */
 static void *commit_main(void *arg)
 {
@@ -1270,9 +1276,16 @@ int store_commit_start(store_t *s)
     s->s_batch_pre = calloc(s->s_batch_max, sizeof(*s->s_batch_pre));
     if (s->s_batch == NULL || s->s_batch_pre == NULL)
         return CAIRN_ENOMEM;
-    rc = mdb_env_set_flags(s->s_env, MDB_NOMETASYNC, 1);
+    /* What this open found may be a previous process's last commit, never
+     * synced (it was killed in the window commit_main describes): make it
+     * durable before anything builds on it. */
+    rc = mdb_env_sync(s->s_env, 1);
+    if (rc == 0)
+        rc = mdb_env_set_flags(s->s_env, MDB_NOMETASYNC, 1);
     if (rc != 0)
         return store_mdb_err(rc);
+    s->s_local_durable = s->s_local_seq;
+    s->s_local_committed = s->s_local_seq;
     if (pthread_create(&s->s_cthread, NULL, commit_main, s) != 0) {
         (void)mdb_env_set_flags(s->s_env, MDB_NOMETASYNC, 0);
         return CAIRN_ENOMEM;

@@ -228,6 +228,11 @@ struct store {
                   * later commit fails with this code (never retried) */
     uint64_t s_hlc_hwm;
     uint64_t s_local_seq;
+    uint64_t s_local_durable;   /* (atomic) highest local log seq whose commit is
+                                 * durable, and */
+    uint64_t s_local_committed; /* (atomic) highest one committed or being
+                                 * committed: store_log_read() withholds this
+                                 * node's entries in between (commit_main) */
     uint64_t s_checkpoint;
     uint64_t *s_gcdone; /* unlinked files whose gc entries are still to delete */
     size_t s_gcdone_n;
