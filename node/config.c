@@ -45,7 +45,7 @@ static const char usage_text[] =
     "  --read-timeout SEC        a read waiting for a whole copy gives up after SEC (default 30)\n"
     "  --durability-timeout SEC  a PUT/DELETE waits at most SEC for its durability level,\n"
     "                            then answers 503 durability_timeout (default 10)\n"
-    "  --io-threads N            disk worker threads (default 8; with peers 12 + 4 per peer,\n"
+    "  --io-threads N            disk worker threads (default 32; with peers 36 + 4 per peer,\n"
     "                            at most 64)\n"
     "  --shutdown-timeout SEC    on SIGTERM/SIGINT, in-flight requests get SEC (default 10)\n"
     "  --config FILE             read settings from FILE first\n"
@@ -118,7 +118,11 @@ void config_defaults(node_config_t *cfg)
 
 unsigned config_io_threads_auto(unsigned npeers)
 {
-    unsigned n = 8;
+    /* A PUT holds a worker while it waits for its group commit, so the
+     * pool bounds how many writes can share one commit (32 connections
+     * writing 4 KiB: 8 threads gave ~4 writes per LMDB transaction, 32
+     * gave ~12, and about 1.5x the throughput). */
+    unsigned n = 32;
 
     if (npeers > 0)
         n += 4 * npeers + 4;

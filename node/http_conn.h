@@ -133,8 +133,10 @@ typedef struct request {
     size_t rq_flight_len;
     int rq_flight_finish;
     int rq_put_begun;
-    int rq_put_rc;   /* first failure; nothing more is written */
-    int64_t rq_clen; /* Content-Length or -1 */
+    int rq_put_whole; /* small body: buffered whole, then one W_PUT_BEGIN job
+                       * begins, writes and finishes (routes: put_start) */
+    int rq_put_rc;    /* first failure; nothing more is written */
+    int64_t rq_clen;  /* Content-Length or -1 */
     int rq_expect_continue;
     int rq_if_none_match;
     int rq_has_if_match;

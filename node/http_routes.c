@@ -35,6 +35,7 @@
 #define LIST_MAX_LIMIT 1000
 #define LIST_STOP 1
 #define READ_REOPEN_MAX 4
+#define PUT_WHOLE_MAX (64 * 1024) /* PUT bodies up to this size go in one pool job */
 
 static store_t *store_of(const conn_t *c)
 {
@@ -336,12 +337,35 @@ static void put_settle(conn_t *c)
     }
 }
 
-/* Hands a full buffer (or the last bytes plus finish) to the pool. */
+/* Body bytes the fill buffer can still take: a whole-body PUT's buffer is
+ * sized to its Content-Length. */
+static size_t put_room(const request_t *rq)
+{
+    if (rq->rq_put_whole)
+        return rq->rq_fill != NULL ? (size_t)rq->rq_clen - rq->rq_fill_len : 0;
+    return CONN_UPLOAD_BUF - rq->rq_fill_len;
+}
+
+/* Hands a full buffer (or the last bytes plus finish) to the pool; a
+ * whole-body PUT hands its body over once, with the begin. */
 static void put_pump(conn_t *c)
 {
     request_t *rq = &c->c_rq;
     char *t;
 
+    if (rq->rq_kind == RK_PUT && rq->rq_put_whole) {
+        if (rq->rq_put_begun || rq->rq_put_rc != 0 || c->c_work_busy || !rq->rq_msg_done ||
+            rq->rq_fill == NULL)
+            return;
+        rq->rq_flight = rq->rq_fill;
+        rq->rq_flight_len = rq->rq_fill_len;
+        rq->rq_flight_finish = 1;
+        rq->rq_fill = NULL;
+        rq->rq_fill_len = 0;
+        if (conn_queue_work(c, W_PUT_BEGIN) < 0)
+            put_fail(c, CAIRN_EINVAL, "cannot schedule disk work");
+        return;
+    }
     if (rq->rq_kind != RK_PUT || !rq->rq_put_begun || rq->rq_put_rc != 0 || c->c_work_busy ||
         rq->rq_writer == NULL)
         return;
@@ -400,6 +424,21 @@ static void put_start(conn_t *c, const char *q, const char *end)
         rq->rq_has_if_match = 1;
     }
     rq->rq_expect_continue = conn_hdr(c, HDR_EXPECT, &vlen) != NULL;
+    /* A small body with a Content-Length (and no 100-continue to answer
+     * first) is buffered whole and written by one pool job that begins,
+     * writes and finishes: one hop to the pool instead of two, and only
+     * its own size in memory. Preconditions are then answered after the
+     * body was read instead of before -- it is small. */
+    if (rq->rq_clen >= 0 && rq->rq_clen <= PUT_WHOLE_MAX && !rq->rq_expect_continue) {
+        rq->rq_put_whole = 1;
+        rq->rq_fill = malloc(rq->rq_clen > 0 ? (size_t)rq->rq_clen : 1);
+        if (rq->rq_fill == NULL) {
+            conn_respond_error(c, 500, "internal", "out of memory", NULL);
+            return;
+        }
+        rq->rq_kind = RK_PUT;
+        return; /* put_pump queues the job once the message is done */
+    }
     rq->rq_fill = malloc(CONN_UPLOAD_BUF);
     rq->rq_flight = malloc(CONN_UPLOAD_BUF);
     if (rq->rq_fill == NULL || rq->rq_flight == NULL) {
@@ -436,10 +475,13 @@ static int if_match_resolve(conn_t *c)
     return 0;
 }
 
+static int put_write_work(conn_t *c);
+
 /*
  * Pool thread. Checks If-Match / If-None-Match against the current record
  * (fast 412 before any body byte is accepted; the store checks again
- * atomically at commit) and begins the write.
+ * atomically at commit) and begins the write; a whole-body PUT also
+ * writes and finishes it here (put_write_work).
  */
 static int put_begin_work(conn_t *c)
 {
@@ -474,7 +516,10 @@ static int put_begin_work(conn_t *c)
             return rc;
         o.po_if_none_match = 1;
     }
-    return store_put_begin(store_of(c), rq->rq_key, rq->rq_klen, &o, &rq->rq_writer);
+    rc = store_put_begin(store_of(c), rq->rq_key, rq->rq_klen, &o, &rq->rq_writer);
+    if (rc == 0 && rq->rq_put_whole)
+        rc = put_write_work(c);
+    return rc;
 }
 
 /* Pool thread: writes the flight buffer, then finishes when it was the last. */
@@ -1253,7 +1298,7 @@ size_t routes_body_room(const conn_t *c)
     const request_t *rq = &c->c_rq;
 
     if (rq->rq_kind == RK_PUT && rq->rq_put_rc == 0)
-        return CONN_UPLOAD_BUF - rq->rq_fill_len;
+        return put_room(rq);
     return SIZE_MAX;
 }
 
@@ -1270,7 +1315,7 @@ void routes_on_body(conn_t *c, const char *p, size_t n)
         put_fail(c, CAIRN_ETOOBIG, msg);
         return;
     }
-    if (n > CONN_UPLOAD_BUF - rq->rq_fill_len) {
+    if (n > put_room(rq)) {
         /* Cannot happen: the parser is fed at most routes_body_room() bytes. */
         put_fail(c, CAIRN_EINVAL, "internal buffer overflow");
         return;
@@ -1323,6 +1368,26 @@ void routes_on_wake(conn_t *c)
     queue_or_fail(c, W_READ_OPEN);
 }
 
+/* Loop: a W_PUT_WRITE (or whole-body W_PUT_BEGIN) job returned rc. */
+static void put_written(conn_t *c, int rc)
+{
+    request_t *rq = &c->c_rq;
+
+    if (rc < 0) {
+        put_fail(c, rc, rc == CAIRN_EPRECOND ? "precondition failed" : NULL);
+        return;
+    }
+    if (rq->rq_put_rc != 0) {
+        put_settle(c);
+        return;
+    }
+    if (rq->rq_flight_finish) {
+        write_committed(c);
+        return;
+    }
+    put_pump(c);
+}
+
 /* ------------------------------------------------------------------- work */
 
 void routes_work(conn_t *c)
@@ -1369,6 +1434,11 @@ void routes_after_work(conn_t *c)
 
     switch (c->c_work_op) {
     case W_PUT_BEGIN:
+        if (rq->rq_put_whole) {
+            rq->rq_put_begun = 1;
+            put_written(c, rc);
+            break;
+        }
         if (rc < 0) {
             put_fail(c, rc, rc == CAIRN_EPRECOND ? "precondition failed" : NULL);
             break;
@@ -1384,19 +1454,7 @@ void routes_after_work(conn_t *c)
         put_pump(c);
         break;
     case W_PUT_WRITE:
-        if (rc < 0) {
-            put_fail(c, rc, rc == CAIRN_EPRECOND ? "precondition failed" : NULL);
-            break;
-        }
-        if (rq->rq_put_rc != 0) {
-            put_settle(c);
-            break;
-        }
-        if (rq->rq_flight_finish) {
-            write_committed(c);
-            break;
-        }
-        put_pump(c);
+        put_written(c, rc);
         break;
     case W_READ_OPEN:
         get_after(c);

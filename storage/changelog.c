@@ -315,6 +315,21 @@ int store_log_read(store_t *s, uint16_t origin, uint64_t after_seq, size_t max, 
         if (max != 0 && max - delivered < want)
             want = max - delivered;
         crc = read_chunk(s, origin, &after_seq, buf, want, &n, &end);
+        if (origin == s->s_node_id) {
+            /* No entry of a commit not yet durable (commit_main in
+             * commit.c). Loaded after the read: every entry it saw was
+             * committed, so its seq is <= committed. */
+            uint64_t com = __atomic_load_n(&s->s_local_committed, __ATOMIC_ACQUIRE);
+            uint64_t dur = __atomic_load_n(&s->s_local_durable, __ATOMIC_ACQUIRE);
+            size_t keep = 0;
+
+            while (keep < n && (buf[keep].sc_seq <= dur || buf[keep].sc_seq > com))
+                keep++;
+            if (keep < n) {
+                n = keep;
+                end = 1;
+            }
+        }
         for (size_t i = 0; i < n; i++) {
             rc = fn(arg, &buf[i]);
             if (rc != 0)

@@ -70,6 +70,7 @@ typedef struct cbatch {
     int64_t cb_dinl_bytes;
     uint64_t cb_local_seq;
     uint64_t cb_fid_hwm;
+    int cb_wrote; /* the committed transaction was not empty (LMDB synced it) */
 } cbatch_t;
 
 static int push_u64(uint64_t **a, size_t *n, size_t *cap, uint64_t v)
@@ -979,12 +980,17 @@ static void unlink_collected(store_t *s, cbatch_t *b)
 }
 
 /* One transaction attempt over the requests whose pre-phase passed.
- * Returns 0 (each request has its own cr_rc) or the raw failure. */
+ * Returns 0 (each request has its own cr_rc) or the raw failure. On
+ * success cb_wrote says whether the commit wrote anything: LMDB skips an
+ * empty transaction entirely, data sync included. */
 static int attempt(store_t *s, cbatch_t *b, store_creq_t **rqs, const int *pre, size_t n)
 {
     uint64_t cp = 0, hlc_hwm = 0;
+    MDB_envinfo info;
+    size_t txnid;
     int rc;
 
+    b->cb_wrote = 0;
     b->cb_nunlink = 0;
     b->cb_nkeys = 0;
     b->cb_nchg = 0;
@@ -1007,6 +1013,9 @@ static int attempt(store_t *s, cbatch_t *b, store_creq_t **rqs, const int *pre, 
         b->cb_txn = NULL;
         return rc;
     }
+    txnid = mdb_txn_id(b->cb_txn);
+    /* Before the commit: a reader that sees these entries sees this too. */
+    __atomic_store_n(&s->s_local_committed, b->cb_local_seq, __ATOMIC_RELEASE);
     rc = mdb_txn_commit(b->cb_txn);
     b->cb_txn = NULL;
     if (rc != 0) {
@@ -1019,6 +1028,7 @@ static int attempt(store_t *s, cbatch_t *b, store_creq_t **rqs, const int *pre, 
         }
         return rc;
     }
+    b->cb_wrote = mdb_env_info(s->s_env, &info) == 0 && info.me_last_txnid == txnid;
 
     STORE_ATOMIC_STORE(&s->s_cnt_blobs, (uint64_t)((int64_t)s->s_cnt_blobs + b->cb_dblobs));
     STORE_ATOMIC_STORE(&s->s_cnt_bytes, (uint64_t)((int64_t)s->s_cnt_bytes + b->cb_dbytes));
@@ -1054,11 +1064,17 @@ static void notify_changes(store_t *s, const cbatch_t *b)
         s->s_on_change(s->s_on_change_arg, b->cb_chg[i].co_origin, b->cb_chg[i].co_seq);
 }
 
-/* Processes one batch end to end and signals its requests. */
-static void process_batch(store_t *s, cbatch_t *b, store_creq_t **rqs, size_t n)
+/*
+ * Applies and commits one batch: directory fsyncs, then transaction
+ * attempts (growing the map on MDB_MAP_FULL). Returns 0 when the batch is
+ * committed -- each request has its own cr_rc, and the batch is visible to
+ * readers but not yet known durable (see commit_main) -- or the cairn
+ * error of a batch that failed as a whole, already stored in every cr_rc;
+ * nothing of such a batch is committed.
+ */
+static int batch_commit(store_t *s, cbatch_t *b, store_creq_t **rqs, size_t n)
 {
     int *pre = s->s_batch_pre;
-    store_creq_t *detached = NULL;
     int rc;
 
     for (size_t i = 0; i < n; i++)
@@ -1073,15 +1089,60 @@ static void process_batch(store_t *s, cbatch_t *b, store_creq_t **rqs, size_t n)
             break;
         rc = grow_map(s);
     }
+    if (rc == 0)
+        return 0;
+    rc = store_mdb_err(rc);
+    LOG_ERROR("store.commit.fail", "dir=%s requests=%zu err=%s", s->s_dir, n, cairn_errname(rc));
+    for (size_t i = 0; i < n; i++)
+        rqs[i]->cr_rc = rc;
+    return rc;
+}
+
+/*
+ * Makes the last committed batch durable: unless a later commit's own
+ * data sync already covered its meta page (synced), an explicit
+ * mdb_env_sync -- started after that commit returned. Never after a
+ * fatal failure: an fsync that failed once is not retried (a second one
+ * may report success for pages already lost), so the batch fails with
+ * it. Returns 0 or the error to give the batch's requests.
+ */
+static int batch_settle(store_t *s, int synced)
+{
+    int rc = s->s_fatal;
+
+    if (rc != 0)
+        return rc;
+    rc = FAILPOINT("store.commit.sync");
+    if (rc == 0 && !synced)
+        rc = store_mdb_err(mdb_env_sync(s->s_env, 1));
     if (rc != 0) {
-        rc = store_mdb_err(rc);
-        LOG_ERROR("store.commit.fail", "dir=%s requests=%zu err=%s", s->s_dir, n,
+        s->s_fatal = rc;
+        LOG_ERROR("store.fatal",
+                  "dir=%s err=%s msg=\"LMDB sync failed; writes refused until restart\"", s->s_dir,
                   cairn_errname(rc));
+    }
+    return rc;
+}
+
+/*
+ * Ends a batch once its fate is known (rc 0: committed and durable; else
+ * the error every request gets): changes announced, collected files
+ * unlinked, readers watching its keys woken, submitters signalled,
+ * detached requests freed. Nothing here runs before the batch is durable:
+ * a peer must never get a log entry, nor a file be unlinked, for a commit
+ * a power failure could still undo.
+ */
+static void batch_release(store_t *s, cbatch_t *b, store_creq_t **rqs, size_t n, int rc)
+{
+    store_creq_t *detached = NULL;
+
+    if (rc != 0) {
         for (size_t i = 0; i < n; i++)
             rqs[i]->cr_rc = rc;
         b->cb_nunlink = 0;
-        b->cb_nkeys = 0;
+        b->cb_nchg = 0;
     } else {
+        __atomic_store_n(&s->s_local_durable, b->cb_local_seq, __ATOMIC_RELEASE);
         notify_changes(s, b);
         unlink_collected(s, b);
     }
@@ -1090,6 +1151,7 @@ static void process_batch(store_t *s, cbatch_t *b, store_creq_t **rqs, size_t n)
     for (size_t i = 0; i < b->cb_nkeys; i++)
         store_wlist_wake_key(&s->s_watch, b->cb_keys[i].ck_enc, b->cb_keys[i].ck_len);
     pthread_mutex_unlock(&s->s_mu);
+    b->cb_nkeys = 0;
 
     /* A waiting submitter may free its request as soon as it sees done. */
     pthread_mutex_lock(&s->s_cq_mu);
@@ -1099,9 +1161,9 @@ static void process_batch(store_t *s, cbatch_t *b, store_creq_t **rqs, size_t n)
             detached = rqs[i];
         } else {
             rqs[i]->cr_done = 1;
+            pthread_cond_signal(&rqs[i]->cr_cond); /* only its own submitter wakes */
         }
     }
-    pthread_cond_broadcast(&s->s_cq_done);
     pthread_mutex_unlock(&s->s_cq_mu);
     while (detached != NULL) {
         store_creq_t *nx = detached->cr_next;
@@ -1111,48 +1173,128 @@ static void process_batch(store_t *s, cbatch_t *b, store_creq_t **rqs, size_t n)
     }
 }
 
+/*
+ * The commit thread. Durability scheme (the environment runs with
+ * MDB_NOMETASYNC while this thread owns it, see store_commit_start):
+ *
+ * mdb_txn_commit writes the transaction's pages, fdatasyncs the data file
+ * and only then writes the new meta page -- without syncing it. So when a
+ * commit returns, the transaction is visible and its pages are durable,
+ * but a power failure could still bring back the previous meta page,
+ * i.e. undo exactly that last transaction (LMDB documents that
+ * NOMETASYNC keeps integrity and loses only durability: the pages a
+ * commit writes were never reachable from either of the two newest meta
+ * pages, since LMDB reuses a page only once no snapshot from the previous
+ * two commits can need it). The meta page becomes durable with the next
+ * fdatasync of the file: the next commit's data sync (which starts after
+ * that meta page was written) or an explicit mdb_env_sync.
+ *
+ * Hence a committed batch is held back ("pending") and its requests are
+ * released only after one of those syncs succeeded:
+ *   - if more requests are queued, the next batch is applied and
+ *     committed first; its data sync covers the pending batch's meta page
+ *     (cb_wrote: LMDB skips empty transactions, sync included -- then an
+ *     explicit sync is done);
+ *   - if nothing is queued, an explicit mdb_env_sync.
+ * Under load that is one fsync per batch instead of two (data sync, then
+ * the O_DSYNC meta write of the default mode), and the batch being
+ * applied overlaps the wait of the one before. A crash at any point
+ * leaves either the previous or the new meta page (both consistent) and
+ * nothing acknowledged depends on a meta page that was not yet synced.
+ * Readers may see a batch one commit cycle before it is acknowledged (in
+ * the default mode: for the duration of the meta write); a power failure
+ * -- not a process crash, which loses no written page -- can undo such an
+ * unacknowledged version. The replication log is held to the stricter
+ * rule: store_log_read() withholds this node's own entries above
+ * s_local_durable (up to s_local_committed), so no peer gets a local seq
+ * that a power failure could undo and a later change would then reuse.
+ */
 static void *commit_main(void *arg)
 {
     store_t *s = arg;
-    cbatch_t b;
+    cbatch_t b[2];
+    store_creq_t **rqs[2];
+    size_t nrq[2] = {0, 0};
+    int cur = 0, pend = -1;
 
-    memset(&b, 0, sizeof(b));
-    b.cb_s = s;
+    memset(b, 0, sizeof(b));
+    b[0].cb_s = s;
+    b[1].cb_s = s;
+    rqs[0] = s->s_batch;
+    rqs[1] = s->s_batch + s->s_batch_max;
     for (;;) {
         size_t n = 0;
+        int rc;
 
         pthread_mutex_lock(&s->s_cq_mu);
-        while (s->s_cq_head == NULL && !s->s_cq_stop)
+        while (s->s_cq_head == NULL && !s->s_cq_stop && pend < 0)
             pthread_cond_wait(&s->s_cq_cond, &s->s_cq_mu);
         while (s->s_cq_head != NULL && n < s->s_batch_max) {
-            s->s_batch[n++] = s->s_cq_head;
+            rqs[cur][n++] = s->s_cq_head;
             s->s_cq_head = s->s_cq_head->cr_next;
         }
         if (s->s_cq_head == NULL)
             s->s_cq_tail = NULL;
         pthread_mutex_unlock(&s->s_cq_mu);
-        if (n == 0)
-            break; /* stopping and drained */
-        process_batch(s, &b, s->s_batch, n);
+        if (n == 0) {
+            if (pend < 0)
+                break; /* stopping and drained */
+            batch_release(s, &b[pend], rqs[pend], nrq[pend], batch_settle(s, 0));
+            pend = -1;
+            continue;
+        }
+        nrq[cur] = n;
+        rc = batch_commit(s, &b[cur], rqs[cur], n);
+        if (pend >= 0) {
+            batch_release(s, &b[pend], rqs[pend], nrq[pend],
+                          batch_settle(s, rc == 0 && b[cur].cb_wrote));
+            pend = -1;
+        }
+        if (rc != 0) {
+            batch_release(s, &b[cur], rqs[cur], n, rc);
+            continue;
+        }
+        pend = cur;
+        cur ^= 1;
     }
-    free(b.cb_unlink);
-    free(b.cb_keys);
-    free(b.cb_chg);
+    for (int i = 0; i < 2; i++) {
+        free(b[i].cb_unlink);
+        free(b[i].cb_keys);
+        free(b[i].cb_chg);
+    }
     return NULL;
 }
 
+/* Starts the commit thread; from here until store_commit_stop the
+ * environment runs with MDB_NOMETASYNC (see commit_main). Recovery before
+ * and the final checkpoint after use LMDB's default, synced commits. */
 int store_commit_start(store_t *s)
 {
-    s->s_batch = calloc(s->s_batch_max, sizeof(*s->s_batch));
+    int rc;
+
+    s->s_batch = calloc(2 * (size_t)s->s_batch_max, sizeof(*s->s_batch));
     s->s_batch_pre = calloc(s->s_batch_max, sizeof(*s->s_batch_pre));
     if (s->s_batch == NULL || s->s_batch_pre == NULL)
         return CAIRN_ENOMEM;
-    if (pthread_create(&s->s_cthread, NULL, commit_main, s) != 0)
+    /* What this open found may be a previous process's last commit, never
+     * synced (it was killed in the window commit_main describes): make it
+     * durable before anything builds on it. */
+    rc = mdb_env_sync(s->s_env, 1);
+    if (rc == 0)
+        rc = mdb_env_set_flags(s->s_env, MDB_NOMETASYNC, 1);
+    if (rc != 0)
+        return store_mdb_err(rc);
+    s->s_local_durable = s->s_local_seq;
+    s->s_local_committed = s->s_local_seq;
+    if (pthread_create(&s->s_cthread, NULL, commit_main, s) != 0) {
+        (void)mdb_env_set_flags(s->s_env, MDB_NOMETASYNC, 0);
         return CAIRN_ENOMEM;
+    }
     s->s_cthread_started = 1;
     return 0;
 }
 
+/* The thread settles (syncs) its last batch before it exits. */
 void store_commit_stop(store_t *s)
 {
     if (!s->s_cthread_started)
@@ -1163,6 +1305,7 @@ void store_commit_stop(store_t *s)
     pthread_mutex_unlock(&s->s_cq_mu);
     pthread_join(s->s_cthread, NULL);
     s->s_cthread_started = 0;
+    (void)mdb_env_set_flags(s->s_env, MDB_NOMETASYNC, 0);
 }
 
 static int enqueue(store_t *s, store_creq_t *rq)
@@ -1187,11 +1330,13 @@ int store_commit(store_t *s, store_creq_t *rq)
     int rc;
 
     rq->cr_detached = 0;
+    pthread_cond_init(&rq->cr_cond, NULL);
     pthread_mutex_lock(&s->s_cq_mu);
     rc = enqueue(s, rq);
     while (rc == 0 && !rq->cr_done)
-        pthread_cond_wait(&s->s_cq_done, &s->s_cq_mu);
+        pthread_cond_wait(&rq->cr_cond, &s->s_cq_mu);
     pthread_mutex_unlock(&s->s_cq_mu);
+    pthread_cond_destroy(&rq->cr_cond);
     return rc < 0 ? rc : rq->cr_rc;
 }
 

@@ -507,7 +507,6 @@ static void store_free(store_t *s)
     if (s->s_cq_init) {
         pthread_mutex_destroy(&s->s_cq_mu);
         pthread_cond_destroy(&s->s_cq_cond);
-        pthread_cond_destroy(&s->s_cq_done);
     }
     free(s->s_gcdone);
     free(s->s_gcdefer);
@@ -536,7 +535,6 @@ static int init_locks(store_t *s)
     if (pthread_mutex_init(&s->s_cq_mu, NULL) != 0)
         return CAIRN_ENOMEM;
     pthread_cond_init(&s->s_cq_cond, NULL);
-    pthread_cond_init(&s->s_cq_done, NULL);
     s->s_cq_init = 1;
     return 0;
 }

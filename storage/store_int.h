@@ -152,6 +152,7 @@ typedef struct store_creq {
     int cr_rc;
     int cr_done;
     int cr_detached;
+    pthread_cond_t cr_cond; /* the submitter waits on it (s_cq_mu) until cr_done */
     struct store_creq *cr_next;
     uint8_t cr_enc[KEY_ENC_MAX];
     size_t cr_enclen;
@@ -212,14 +213,14 @@ struct store {
 
     pthread_mutex_t s_cq_mu;
     pthread_cond_t s_cq_cond; /* commit thread waits for work */
-    pthread_cond_t s_cq_done; /* submitters wait for their request */
     int s_cq_init;
     store_creq_t *s_cq_head;
     store_creq_t *s_cq_tail;
     int s_cq_stop;
     pthread_t s_cthread;
     int s_cthread_started;
-    store_creq_t **s_batch; /* commit thread's batch (s_batch_max slots) */
+    store_creq_t **s_batch; /* commit thread's two batches (2 x s_batch_max slots):
+                             * the one being committed, the one awaiting its sync */
     int *s_batch_pre;       /* per-request result of the pre-commit phase */
 
     /* Commit-thread state (mirrors of persisted meta). */
@@ -227,6 +228,11 @@ struct store {
                   * later commit fails with this code (never retried) */
     uint64_t s_hlc_hwm;
     uint64_t s_local_seq;
+    uint64_t s_local_durable;   /* (atomic) highest local log seq whose commit is
+                                 * durable, and */
+    uint64_t s_local_committed; /* (atomic) highest one committed or being
+                                 * committed: store_log_read() withholds this
+                                 * node's entries in between (commit_main) */
     uint64_t s_checkpoint;
     uint64_t *s_gcdone; /* unlinked files whose gc entries are still to delete */
     size_t s_gcdone_n;

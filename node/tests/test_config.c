@@ -307,7 +307,7 @@ START_TEST(test_durability_timeout_and_io_threads)
     ck_assert_int_eq(parse(&cfg, &act, err, sizeof(err), "--data", data, NULL), 0);
     ck_assert_uint_eq(cfg.nc_durability_timeout_s, 10);
     ck_assert_int_eq(config_check(&cfg, err, sizeof(err)), 0);
-    ck_assert_uint_eq(cfg.nc_io_threads, 8); /* no peers: unchanged default */
+    ck_assert_uint_eq(cfg.nc_io_threads, 32); /* no peers: unchanged default */
     config_free(&cfg);
 
     ck_assert_int_eq(parse(&cfg, &act, err, sizeof(err), "--data", data, "--durability-timeout",
@@ -316,7 +316,7 @@ START_TEST(test_durability_timeout_and_io_threads)
                      0);
     ck_assert_uint_eq(cfg.nc_durability_timeout_s, 3);
     ck_assert_int_eq(config_check(&cfg, err, sizeof(err)), 0);
-    ck_assert_uint_eq(cfg.nc_io_threads, 20); /* 8 + 4 per link + 4 fetches */
+    ck_assert_uint_eq(cfg.nc_io_threads, 44); /* 32 + 4 per link + 4 fetches */
     config_free(&cfg);
 
     ck_assert_int_eq(parse(&cfg, &act, err, sizeof(err), "--data", data, "--io-threads", "5",
@@ -327,8 +327,8 @@ START_TEST(test_durability_timeout_and_io_threads)
     ck_assert_uint_eq(cfg.nc_io_threads, 5); /* explicit wins */
     config_free(&cfg);
 
-    ck_assert_uint_eq(config_io_threads_auto(0), 8);
-    ck_assert_uint_eq(config_io_threads_auto(1), 16);
+    ck_assert_uint_eq(config_io_threads_auto(0), 32);
+    ck_assert_uint_eq(config_io_threads_auto(1), 40);
     ck_assert_uint_eq(config_io_threads_auto(64), 64);
 
     ck_assert_int_eq(parse(&cfg, &act, err, sizeof(err), "--durability-timeout", "0", NULL),
