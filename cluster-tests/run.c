@@ -393,9 +393,9 @@ int r_damage(run_t *r, int i, int truncate)
 
 int r_failpoints(run_t *r, const char **out, int cap)
 {
-    static const char *store_fps[] = {"store.write.chunk",     "store.write.synced",
-                                      "store.write.finalized", "store.commit.after",
-                                      "store.commit.batch",    "store.gc.unlink"};
+    static const char *store_fps[] = {
+        "store.write.chunk",  "store.write.synced", "store.write.finalized", "store.commit.after",
+        "store.commit.batch", "store.commit.sync",  "store.gc.unlink"};
     static const char *repl_fps[] = {"repl.send.chunk", "repl.recv.chunk",
                                      "repl.recv.before_commit", "repl.ack.before_send"};
     const char *all[16];
