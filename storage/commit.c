@@ -762,8 +762,8 @@ static int apply_skip(cbatch_t *b, store_creq_t *rq)
 {
     int fail, rc;
 
-    rc = skip_txn(b, rq->cr_enc, rq->cr_enclen, &rq->cr_rec.r_st, rq->cr_log_origin,
-                  rq->cr_log_seq, &fail);
+    rc = skip_txn(b, rq->cr_enc, rq->cr_enclen, &rq->cr_rec.r_st, rq->cr_log_origin, rq->cr_log_seq,
+                  &fail);
     if (rc == 0 && fail < 0)
         rq->cr_rc = fail;
     return rc;
@@ -872,8 +872,8 @@ static int apply_rinline(cbatch_t *b, store_creq_t *rq)
         if (lost && rq->cr_skip_lost) {
             fail = 0;
             if (b->cb_s->s_log_changes && it->sri_log_origin != 0) {
-                rc = skip_txn(b, it->sri_enc, it->sri_enclen, &it->sri_rec.r_st,
-                              it->sri_log_origin, it->sri_log_seq, &fail);
+                rc = skip_txn(b, it->sri_enc, it->sri_enclen, &it->sri_rec.r_st, it->sri_log_origin,
+                              it->sri_log_seq, &fail);
                 if (rc != 0)
                     return rc;
             }

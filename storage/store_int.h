@@ -179,14 +179,14 @@ typedef struct store_creq {
     uint8_t cr_if_match[STORE_HASH_LEN];
     uint16_t cr_log_origin;
     uint64_t cr_log_seq;
-    const void *cr_inline; /* CR_LOCAL of an inline version (cr_rec.r_st.st_inline):
-                            * its cr_rec.r_st.st_size content bytes, borrowed from
-                            * the writer until the request is done */
-    int cr_dirsync;        /* fsync the file's directory before the commit */
-    int cr_new_dir;        /* ... and its parents (directories were created) */
-    uint64_t cr_horizon;   /* CR_TOMBGC */
-    size_t cr_max;         /* CR_TOMBGC, CR_LOGTRIM: at most this many */
-    size_t cr_count;       /* ... how many were removed */
+    const void *cr_inline;   /* CR_LOCAL of an inline version (cr_rec.r_st.st_inline):
+                              * its cr_rec.r_st.st_size content bytes, borrowed from
+                              * the writer until the request is done */
+    int cr_dirsync;          /* fsync the file's directory before the commit */
+    int cr_new_dir;          /* ... and its parents (directories were created) */
+    uint64_t cr_horizon;     /* CR_TOMBGC */
+    size_t cr_max;           /* CR_TOMBGC, CR_LOGTRIM: at most this many */
+    size_t cr_count;         /* ... how many were removed */
     store_ritem_t *cr_items; /* CR_RINLINE: the elements, applied in order until one fails */
     size_t cr_nitems;
     int cr_skip_lost; /* ... losing / duplicate elements are logged as skipped */

@@ -578,8 +578,8 @@ static int ritem_prepare(store_t *s, const store_replica_put_t *p, store_ritem_t
     if (!s->s_inline_on || p->rp_len > s->s_inline_max ||
         (s->s_max_blob != 0 && p->rp_len > s->s_max_blob))
         return CAIRN_ETOOBIG;
-    XXH128_canonicalFromHash(&canon, XXH3_128bits(p->rp_data != NULL ? p->rp_data : empty_content,
-                                                  p->rp_len));
+    XXH128_canonicalFromHash(
+        &canon, XXH3_128bits(p->rp_data != NULL ? p->rp_data : empty_content, p->rp_len));
     if (memcmp(canon.digest, p->rp_hash, STORE_HASH_LEN) != 0) {
         char kbuf[128];
 

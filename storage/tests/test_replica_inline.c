@@ -52,8 +52,8 @@ static store_version_t ver(uint64_t hlc, uint16_t origin)
 
 /* A replica put of data under (origin 2, seq) at version v; h is filled
  * with data's hash (the caller may spoil it). */
-static store_replica_put_t rput(const char *key, const uint8_t *data, size_t len,
-                                store_version_t v, uint64_t seq, uint8_t h[STORE_HASH_LEN])
+static store_replica_put_t rput(const char *key, const uint8_t *data, size_t len, store_version_t v,
+                                uint64_t seq, uint8_t h[STORE_HASH_LEN])
 {
     store_replica_put_t p;
 
@@ -107,7 +107,7 @@ static logseen_t log_of_2(store_t *s)
 }
 
 static void count_repair(void *arg, const char *key, size_t klen, const store_version_t *v,
-                        uint64_t fid)
+                         uint64_t fid)
 {
     (void)key;
     (void)klen;
