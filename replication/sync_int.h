@@ -322,8 +322,9 @@ struct psync {
     /* receiver */
     rxitem_t *p_rxq, *p_rxq_tail;
     unsigned p_rxq_n;
-    uint64_t p_rxq_inl_bytes; /* bytes of small blobs queued with their offers */
-    store_writer_t *p_rx_w;   /* writer of the head item (RI_RECV), or stale */
+    uint64_t p_rxq_inl_bytes;  /* bytes of small blobs queued with their offers */
+    uint64_t p_rx_credit_owed; /* window credit not sent yet (the link refused it) */
+    store_writer_t *p_rx_w;    /* writer of the head item (RI_RECV), or stale */
     int p_rx_busy;
     uint64_t p_rx_progress_ms; /* last byte / end received for the head blob */
     /* fetch serving */
@@ -349,6 +350,12 @@ void repl__tx_watchdog(psync_t *p, uint64_t now);
 void repl__rx_watchdog(psync_t *p, uint64_t now);
 
 void repl__rx_on_down(psync_t *p);
+/* Gives n bytes of window credit back to the peer (this session). A credit
+ * frame the link refuses (its queue is full) is owed, never lost: it is
+ * sent with the next credit, on_writable or the next tick. */
+void repl__rx_credit(psync_t *p, uint64_t n);
+/* Sends what is owed, if anything. */
+void repl__rx_credit_flush(psync_t *p);
 void repl__rx_pump(psync_t *p);
 int repl__rx_on_frame(psync_t *p, const char *type, const msgpack_object *msg);
 /* Drops queued offers of origin index oi (unsubscribing when idle). */

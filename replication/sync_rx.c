@@ -86,10 +86,26 @@ typedef struct rxjob {
 
 /* ------------------------------------------------------------ queue */
 
+void repl__rx_credit(psync_t *p, uint64_t n)
+{
+    if (!p->p_up || n == 0)
+        return;
+    p->p_rx_credit_owed += n;
+    repl__rx_credit_flush(p);
+}
+
+void repl__rx_credit_flush(psync_t *p)
+{
+    if (!p->p_up || p->p_rx_credit_owed == 0)
+        return;
+    if (repl_link_send_credit(p->p_link, p->p_rx_credit_owed) == 0)
+        p->p_rx_credit_owed = 0;
+}
+
 static void chunk_free_credit(psync_t *p, rxchunk_t *ch, int credit)
 {
-    if (credit && p->p_up)
-        (void)repl_link_send_credit(p->p_link, ch->rc_len);
+    if (credit)
+        repl__rx_credit(p, ch->rc_len);
     free(ch);
 }
 
@@ -107,8 +123,8 @@ static void item_free(psync_t *p, rxitem_t *it, int credit)
     }
     if (it->ri_inl) {
         p->p_rxq_inl_bytes -= it->ri_c.sc_rec.st_size;
-        if (credit && p->p_up && it->ri_c.sc_rec.st_size > 0)
-            (void)repl_link_send_credit(p->p_link, it->ri_c.sc_rec.st_size);
+        if (credit)
+            repl__rx_credit(p, it->ri_c.sc_rec.st_size);
     }
     free(it->ri_data);
     free(it);
@@ -728,8 +744,7 @@ void repl__rx_pump(psync_t *p)
  * once. Returns 0. */
 static int discard(psync_t *p, size_t n)
 {
-    if (n > 0)
-        (void)repl_link_send_credit(p->p_link, n);
+    repl__rx_credit(p, n);
     return 0;
 }
 
@@ -837,7 +852,7 @@ static int on_dat(psync_t *p, const msgpack_object *msg)
         return rc;
     it = receiving(p, o, s);
     if (it == NULL) {
-        (void)repl_link_send_credit(p->p_link, n); /* stale: discarded */
+        repl__rx_credit(p, n); /* stale: discarded */
         return 0;
     }
     repl_link_get_stats(p->p_link, &ls);
@@ -908,7 +923,8 @@ void repl__rx_on_down(psync_t *p)
     p->p_rxq = p->p_rxq_tail = NULL;
     p->p_rxq_n = 0;
     p->p_rxq_inl_bytes = 0;
-    repl__rx_pump(p); /* abandons a writer */
+    p->p_rx_credit_owed = 0; /* the window starts again with the next session */
+    repl__rx_pump(p);        /* abandons a writer */
 }
 
 int repl__rx_origin_idle(psync_t *p, int oi)
@@ -921,6 +937,8 @@ int repl__rx_origin_idle(psync_t *p, int oi)
 void repl__rx_watchdog(psync_t *p, uint64_t now)
 {
     rxitem_t *it = p->p_rxq;
+
+    repl__rx_credit_flush(p);
 
     if (!p->p_up || it == NULL || it->ri_state != RI_RECV || it->ri_ended || it->ri_aborted ||
         it->ri_chunks != NULL || p->p_rx_busy || now - p->p_rx_progress_ms < REPL_STALL_MS)
