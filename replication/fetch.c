@@ -83,7 +83,7 @@ static void chunks_free(repl_t *r, rfetch_t *f, int credit)
         rxchunk_t *next = ch->rc_next;
 
         if (credit && f->f_peer != NULL && f->f_peer->p_up && f->f_peer->p_session == f->f_session)
-            (void)repl_link_send_credit(f->f_peer->p_link, ch->rc_len);
+            repl__rx_credit(f->f_peer, ch->rc_len);
         free(ch);
         ch = next;
     }
@@ -264,7 +264,7 @@ static void fb_done(rjob_t *j)
         break;
     case FB_WRITE:
         if (fb->fb_peer->p_up && fb->fb_peer->p_session == fb->fb_session)
-            (void)repl_link_send_credit(fb->fb_peer->p_link, fb->fb_chunk->rc_len);
+            repl__rx_credit(fb->fb_peer, fb->fb_chunk->rc_len);
         if (fb->fb_rc == 0) {
             f->f_written += fb->fb_chunk->rc_len;
         } else if (f->f_id == fb->fb_id && f->f_state == F_RECV) {
@@ -559,7 +559,7 @@ static int on_fdat(repl_t *r, psync_t *p, const msgpack_object *msg, uint64_t id
         return rc;
     f = find(r, p, id, F_RECV, &slot);
     if (f == NULL || f->f_ended) {
-        (void)repl_link_send_credit(p->p_link, n); /* stale: discarded */
+        repl__rx_credit(p, n); /* stale: discarded */
         return 0;
     }
     if (off != f->f_qoff || n > f->f_hdr.st_size - off)

@@ -179,6 +179,7 @@ static void on_writable(repl_link_t *l, void *arg)
     psync_t *p = repl__psync(l);
 
     (void)arg;
+    repl__rx_credit_flush(p);
     repl__tx_pump(p);
     repl__fs_pump(p);
 }

@@ -46,9 +46,11 @@
 #define REPL_DAMAGED_MAX 256    /* local copies known to fail their hash */
 #define REPL_LATER_MIN_MS 200   /* re-offer delay after "later", doubling */
 #define REPL_LATER_MAX_MS 5000
-#define REPL_HOLD_MS 500        /* re-check delay for a version still arriving here */
-#define REPL_LAG_SCAN_MAX 10000 /* log entries summed per origin for lag bytes */
-#define REPL_TRIM_GC_MAX 10000  /* tombstones collected per trim round */
+#define REPL_HOLD_MS 500         /* re-check delay for a version still arriving here */
+#define REPL_LAG_SCAN_MAX 10000  /* log entries summed per origin for lag bytes */
+#define REPL_TRIM_GC_MAX 10000   /* tombstones collected per trim round */
+#define REPL_INL_MAX (64 * 1024) /* blobs up to this size travel inside their "chg" offer */
+#define REPL_RX_BATCH 64         /* small offers applied in one store commit */
 #define REPL_STALL_MS                                                                              \
     60000 /* offers unanswered / a blob without bytes this long:                                   \
            * the session is reset (both sides resync) */
@@ -184,6 +186,10 @@ int repl__parse_version(const msgpack_object *msg, const char *hk, const char *o
 int repl__parse_change(const msgpack_object *msg, store_change_t *c);
 /* Optional uint flag: 0 when absent. */
 int repl__parse_flag(const msgpack_object *msg, const char *key, int *out);
+/* The optional "d" of a chg offer (a small blob's bytes, see sync_msg.c);
+ * meta: the offer is "meta" or "nb". CAIRN_EPROTO when malformed. */
+int repl__parse_inline(const msgpack_object *msg, const store_change_t *c, int meta,
+                       const uint8_t **d, size_t *n, int *inl);
 /* "off" and "d" of a dat/fdat frame. */
 int repl__parse_data(const msgpack_object *msg, uint64_t *off, const uint8_t **d, size_t *n);
 
@@ -194,11 +200,14 @@ int repl__version_too_new(const repl_t *r, const store_version_t *v);
 
 /* ------------------------------------------------------------ sender */
 
-typedef enum { TE_META = 1, TE_BLOB = 2, TE_HOLD = 3 } txkind_t;
+typedef enum { TE_META = 1, TE_BLOB = 2, TE_HOLD = 3, TE_INLINE = 4 } txkind_t;
 
+/* TE_INLINE: a blob of at most REPL_INL_MAX bytes read whole (hash
+ * verified) by the log-read job; its bytes go inside the offer. */
 typedef struct txent {
     store_change_t te_c;
     int te_kind;
+    uint8_t *te_data; /* TE_INLINE: te_c.sc_rec.st_size bytes (owned), else NULL */
 } txent_t;
 
 /* One origin a peer subscribed to on this link. */
@@ -257,6 +266,8 @@ typedef struct rxitem {
     uint64_t ri_written; /* bytes durable in the writer */
     int ri_ended;        /* "end" received */
     int ri_aborted;      /* RI_ABORT_*, 0 when not aborted */
+    uint8_t *ri_data;    /* a small blob's bytes that came with the offer ("d"), or NULL */
+    int ri_inl;          /* the offer carried the bytes (ri_c.sc_rec.st_size of them) */
 } rxitem_t;
 
 /* ---------------------------------------------------- fetch serving */
@@ -311,7 +322,9 @@ struct psync {
     /* receiver */
     rxitem_t *p_rxq, *p_rxq_tail;
     unsigned p_rxq_n;
-    store_writer_t *p_rx_w; /* writer of the head item (RI_RECV), or stale */
+    uint64_t p_rxq_inl_bytes;  /* bytes of small blobs queued with their offers */
+    uint64_t p_rx_credit_owed; /* window credit not sent yet (the link refused it) */
+    store_writer_t *p_rx_w;    /* writer of the head item (RI_RECV), or stale */
     int p_rx_busy;
     uint64_t p_rx_progress_ms; /* last byte / end received for the head blob */
     /* fetch serving */
@@ -337,6 +350,12 @@ void repl__tx_watchdog(psync_t *p, uint64_t now);
 void repl__rx_watchdog(psync_t *p, uint64_t now);
 
 void repl__rx_on_down(psync_t *p);
+/* Gives n bytes of window credit back to the peer (this session). A credit
+ * frame the link refuses (its queue is full) is owed, never lost: it is
+ * sent with the next credit, on_writable or the next tick. */
+void repl__rx_credit(psync_t *p, uint64_t n);
+/* Sends what is owed, if anything. */
+void repl__rx_credit_flush(psync_t *p);
 void repl__rx_pump(psync_t *p);
 int repl__rx_on_frame(psync_t *p, const char *type, const msgpack_object *msg);
 /* Drops queued offers of origin index oi (unsubscribing when idle). */

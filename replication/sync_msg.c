@@ -242,6 +242,30 @@ int repl__parse_change(const msgpack_object *msg, store_change_t *c)
     return 0;
 }
 
+/*
+ * "d" of a chg offer: a small blob's bytes, at most REPL_INL_MAX of them,
+ * exactly the announced size, only on a put offer that is neither
+ * metadata-only nor "nb". Absent: *inl 0.
+ */
+int repl__parse_inline(const msgpack_object *msg, const store_change_t *c, int meta,
+                       const uint8_t **d, size_t *n, int *inl)
+{
+    int rc;
+
+    *inl = 0;
+    *d = NULL;
+    *n = 0;
+    rc = pack_get_bin(msg, "d", REPL_INL_MAX, 0, d, n);
+    if (rc == CAIRN_ENOTFOUND)
+        return 0;
+    if (rc < 0 || meta || c->sc_rec.st_state != STORE_COMPLETE || *n != c->sc_rec.st_size) {
+        *n = 0;
+        return CAIRN_EPROTO;
+    }
+    *inl = 1;
+    return 0;
+}
+
 int repl__parse_data(const msgpack_object *msg, uint64_t *off, const uint8_t **d, size_t *n)
 {
     int rc;

@@ -23,6 +23,19 @@
  *                  or is already here (CAIRN_ESTALE / CAIRN_EEXIST at begin)
  *                  is logged with store_log_skip and answered "have": no
  *                  bytes move.
+ *   - small blob   (its bytes came inside the offer, "d"): consecutive
+ *     with bytes:  such offers at the head of the queue (up to
+ *                  REPL_RX_BATCH) are applied by one job in ONE store
+ *                  commit, in order (store_put_replica_batch: record
+ *                  complete + inline bytes + log entry + cursor; a version
+ *                  that loses or is already here is logged as skipped in
+ *                  the same transaction). The batch stops at the first
+ *                  change that fails: nothing after it is committed, so
+ *                  the cursor never passes a change not applied. Where
+ *                  inline blobs are off here, the job writes the bytes
+ *                  through store_put_begin/write/finish instead. One ack
+ *                  per origin (its highest seq) answers the batch; the
+ *                  bytes are credited back when the offer leaves the queue.
  * Whatever cannot be applied now (a live writer on that version, disk
  * errors, hash mismatch, a version too far ahead of the clock) is answered
  * "later": the cursor did not move, the queued offers of that origin are
@@ -42,7 +55,16 @@
 #include "common/log.h"
 #include "replication/sync_int.h"
 
-typedef enum { RJ_DELETE = 1, RJ_NB, RJ_BEGIN, RJ_WRITE, RJ_FINISH, RJ_ABORT } rjkind_t;
+typedef enum { RJ_DELETE = 1, RJ_NB, RJ_BEGIN, RJ_WRITE, RJ_FINISH, RJ_ABORT, RJ_INLINE } rjkind_t;
+
+/* One small blob of an RJ_INLINE job: copies, the queue may be freed
+ * while the job runs. */
+typedef struct rxinl {
+    store_change_t xi_c;
+    int xi_oi;
+    uint8_t *xi_data; /* xi_c.sc_rec.st_size bytes, owned */
+    int xi_skipped;   /* logged as skipped (lost, or already here) */
+} rxinl_t;
 
 typedef struct rxjob {
     rjob_t rj_job;
@@ -54,21 +76,41 @@ typedef struct rxjob {
     store_writer_t *rj_w;
     rxchunk_t *rj_chunk; /* RJ_WRITE: owned by the job */
     int rj_rc;
-    int rj_skipped; /* the change was logged with store_log_skip */
-    int rj_fetch;   /* RJ_NB: no whole copy here, fetch one */
-    int rj_sender;  /* RJ_ABORT: the sender aborted the head item */
+    int rj_skipped;  /* the change was logged with store_log_skip */
+    int rj_fetch;    /* RJ_NB: no whole copy here, fetch one */
+    int rj_sender;   /* RJ_ABORT: the sender aborted the head item */
+    rxinl_t *rj_inl; /* RJ_INLINE: rj_ninl changes, in queue order */
+    size_t rj_ninl;
+    size_t rj_done; /* RJ_INLINE: leading changes committed (applied or skipped) */
 } rxjob_t;
 
 /* ------------------------------------------------------------ queue */
 
+void repl__rx_credit(psync_t *p, uint64_t n)
+{
+    if (!p->p_up || n == 0)
+        return;
+    p->p_rx_credit_owed += n;
+    repl__rx_credit_flush(p);
+}
+
+void repl__rx_credit_flush(psync_t *p)
+{
+    if (!p->p_up || p->p_rx_credit_owed == 0)
+        return;
+    if (repl_link_send_credit(p->p_link, p->p_rx_credit_owed) == 0)
+        p->p_rx_credit_owed = 0;
+}
+
 static void chunk_free_credit(psync_t *p, rxchunk_t *ch, int credit)
 {
-    if (credit && p->p_up)
-        (void)repl_link_send_credit(p->p_link, ch->rc_len);
+    if (credit)
+        repl__rx_credit(p, ch->rc_len);
     free(ch);
 }
 
-/* Frees an item; its queued chunks are credited back when credit is set. */
+/* Frees an item; its queued chunks, and the bytes that came with its
+ * offer, are credited back when credit is set. */
 static void item_free(psync_t *p, rxitem_t *it, int credit)
 {
     rxchunk_t *ch = it->ri_chunks;
@@ -79,6 +121,12 @@ static void item_free(psync_t *p, rxitem_t *it, int credit)
         chunk_free_credit(p, ch, credit);
         ch = next;
     }
+    if (it->ri_inl) {
+        p->p_rxq_inl_bytes -= it->ri_c.sc_rec.st_size;
+        if (credit)
+            repl__rx_credit(p, it->ri_c.sc_rec.st_size);
+    }
+    free(it->ri_data);
     free(it);
 }
 
@@ -199,6 +247,103 @@ static int is_skip_case(int rc)
     return rc == CAIRN_ESTALE || rc == CAIRN_EEXIST;
 }
 
+/*
+ * Pool thread. A small blob whose bytes are at hand, where this store
+ * keeps no inline blobs: begin, write, finish as for a streamed blob (two
+ * commits), with the same skip rules. 0 (applied or skipped) or an error
+ * (nothing committed for it).
+ */
+static int put_whole_file(store_t *s, rxinl_t *x)
+{
+    const store_stat_t *c = &x->xi_c.sc_rec;
+    store_writer_t *w = NULL;
+    store_put_opts_t po;
+    int rc;
+
+    memset(&po, 0, sizeof(po));
+    po.po_mode = STORE_PUT_REPLICA;
+    po.po_size = (int64_t)c->st_size;
+    po.po_ctype = c->st_ctype[0] != '\0' ? c->st_ctype : NULL;
+    po.po_version = c->st_version;
+    po.po_hash = c->st_hash;
+    po.po_log_origin = x->xi_c.sc_origin;
+    po.po_log_seq = x->xi_c.sc_seq;
+    rc = store_put_begin(s, c->st_key, c->st_klen, &po, &w);
+    if (is_skip_case(rc)) {
+        x->xi_skipped = 1;
+        return store_log_skip(s, &x->xi_c);
+    }
+    if (rc < 0)
+        return rc;
+    rc = store_put_write(w, x->xi_data, (size_t)c->st_size);
+    if (rc < 0) {
+        store_put_abort(w);
+        return rc;
+    }
+    rc = store_put_finish(w, NULL);
+    if (rc == CAIRN_ESTALE)
+        rc = held_here(s, &x->xi_c);
+    if (rc == CAIRN_ESTALE) {
+        x->xi_skipped = 1;
+        rc = store_log_skip(s, &x->xi_c);
+    }
+    return rc;
+}
+
+/*
+ * Pool thread. Applies the job's small blobs in order, as many as possible
+ * per commit (store_put_replica_batch, losing / duplicate versions logged
+ * as skipped in the same transaction); one that cannot be inline here
+ * (CAIRN_ETOOBIG) goes through put_whole_file. Stops at the first failure:
+ * rj_done counts the changes committed before it, the return is its error.
+ */
+static int apply_inline(store_t *s, rxjob_t *rj)
+{
+    store_replica_put_t *v;
+    size_t i = 0, n = rj->rj_ninl;
+    int rc;
+
+    rj->rj_done = 0;
+    rc = FAILPOINT("repl.recv.before_commit");
+    if (rc < 0)
+        return rc;
+    v = calloc(n, sizeof(*v));
+    if (v == NULL)
+        return CAIRN_ENOMEM;
+    for (size_t k = 0; k < n; k++) {
+        const store_change_t *c = &rj->rj_inl[k].xi_c;
+
+        v[k].rp_key = c->sc_rec.st_key;
+        v[k].rp_klen = c->sc_rec.st_klen;
+        v[k].rp_version = c->sc_rec.st_version;
+        v[k].rp_hash = c->sc_rec.st_hash;
+        v[k].rp_ctype = c->sc_rec.st_ctype[0] != '\0' ? c->sc_rec.st_ctype : NULL;
+        v[k].rp_data = rj->rj_inl[k].xi_data;
+        v[k].rp_len = (size_t)c->sc_rec.st_size;
+        v[k].rp_log_origin = c->sc_origin;
+        v[k].rp_log_seq = c->sc_seq;
+    }
+    while (i < n) {
+        size_t done = 0;
+
+        rc = store_put_replica_batch(s, v + i, n - i, 1, &done);
+        for (size_t k = i; k < i + done; k++)
+            rj->rj_inl[k].xi_skipped = v[k].rp_rc < 0;
+        i += done;
+        if (rc == CAIRN_ETOOBIG && i < n) {
+            rc = put_whole_file(s, &rj->rj_inl[i]);
+            if (rc < 0)
+                break;
+            i++;
+            continue;
+        }
+        break;
+    }
+    rj->rj_done = i;
+    free(v);
+    return i == n ? 0 : rc;
+}
+
 static void rx_job_run(rjob_t *j)
 {
     rxjob_t *rj = (rxjob_t *)j;
@@ -270,6 +415,9 @@ static void rx_job_run(rjob_t *j)
     case RJ_ABORT:
         store_put_abort(rj->rj_w);
         rj->rj_w = NULL;
+        break;
+    case RJ_INLINE:
+        rc = apply_inline(s, rj);
         break;
     }
     rj->rj_rc = rc;
@@ -354,6 +502,8 @@ static void head_done(psync_t *p, rxjob_t *rj)
         log_later(p, rj, "finish");
         answer_later(p, oi, s);
         return;
+    case RJ_INLINE: /* inline_done */
+        return;
     case RJ_ABORT:
         p->p_rx_w = NULL;
         if (rj->rj_sender) {
@@ -368,6 +518,53 @@ static void head_done(psync_t *p, rxjob_t *rj)
     }
 }
 
+/*
+ * Outcome of an RJ_INLINE job (session still current): the changes
+ * committed leave the queue (their bytes credited back) and each origin
+ * gets one ack for its highest seq; the first change that failed is
+ * answered "later" (dropping what is queued after it of its origin; other
+ * origins' offers stay queued and are applied next). Only items still at
+ * the head, in the job's order, are touched.
+ */
+static void inline_done(psync_t *p, rxjob_t *rj)
+{
+    repl_t *r = p->p_r;
+    int acked_oi[REPL_RX_BATCH];
+    uint64_t acked_seq[REPL_RX_BATCH];
+    size_t nacked = 0, k;
+
+    for (k = 0; k < rj->rj_done; k++) {
+        const rxinl_t *x = &rj->rj_inl[k];
+        rxitem_t *it = p->p_rxq;
+        size_t a;
+
+        if (it == NULL || it->ri_oi != x->xi_oi || it->ri_c.sc_seq != x->xi_c.sc_seq)
+            break;
+        r->r_m.rm_changes_applied++;
+        if (x->xi_skipped)
+            r->r_m.rm_changes_skipped++;
+        p->p_changes_applied++;
+        pop_head(p);
+        for (a = 0; a < nacked && acked_oi[a] != x->xi_oi; a++)
+            ;
+        if (a == nacked) {
+            acked_oi[a] = x->xi_oi;
+            nacked++;
+        }
+        acked_seq[a] = x->xi_c.sc_seq;
+    }
+    for (size_t a = 0; a < nacked; a++)
+        committed(p, acked_oi[a], acked_seq[a], "ack");
+    if (k == rj->rj_done && k < rj->rj_ninl && p->p_rxq != NULL &&
+        p->p_rxq->ri_oi == rj->rj_inl[k].xi_oi &&
+        p->p_rxq->ri_c.sc_seq == rj->rj_inl[k].xi_c.sc_seq) {
+        rj->rj_c = rj->rj_inl[k].xi_c;
+        if (rj->rj_rc != CAIRN_EBUSY)
+            log_later(p, rj, "inline");
+        answer_later(p, rj->rj_inl[k].xi_oi, rj->rj_inl[k].xi_c.sc_seq);
+    }
+}
+
 static void rx_job_done(rjob_t *j)
 {
     rxjob_t *rj = (rxjob_t *)j;
@@ -376,7 +573,10 @@ static void rx_job_done(rjob_t *j)
                   p->p_rxq->ri_oi == rj->rj_oi && p->p_rxq->ri_c.sc_seq == rj->rj_c.sc_seq;
 
     p->p_rx_busy = 0;
-    if (current) {
+    if (rj->rj_kind == RJ_INLINE) {
+        if (p->p_up && p->p_session == rj->rj_session)
+            inline_done(p, rj);
+    } else if (current) {
         head_done(p, rj);
     } else {
         /* The session or the item went away meanwhile: keep only what must
@@ -388,6 +588,9 @@ static void rx_job_done(rjob_t *j)
     }
     if (rj->rj_kind == RJ_WRITE) /* durable (or failed): the sender may send more */
         chunk_free_credit(p, rj->rj_chunk, p->p_up && p->p_session == rj->rj_session);
+    for (size_t k = 0; k < rj->rj_ninl; k++)
+        free(rj->rj_inl[k].xi_data);
+    free(rj->rj_inl);
     free(rj);
     repl__rx_pump(p);
 }
@@ -439,6 +642,57 @@ static int refuse_version(psync_t *p, rxitem_t *it)
     return 1;
 }
 
+/*
+ * Submits one RJ_INLINE job for the run of small blobs (bytes with the
+ * offer, not yet applied) at the head of the queue: up to REPL_RX_BATCH,
+ * stopping before any other kind of offer and before a version too far
+ * ahead (the head itself was checked by the caller). Copies what the job
+ * needs. On allocation failure nothing is submitted (the next tick
+ * retries).
+ */
+static void submit_inline(psync_t *p)
+{
+    rxjob_t *rj = calloc(1, sizeof(*rj));
+    rxitem_t *it;
+    size_t n = 0;
+
+    if (rj != NULL)
+        rj->rj_inl = calloc(REPL_RX_BATCH, sizeof(*rj->rj_inl));
+    if (rj == NULL || rj->rj_inl == NULL) {
+        LOG_ERROR("repl.recv.nomem", "peer=%u", (unsigned)p->p_id);
+        free(rj);
+        return;
+    }
+    for (it = p->p_rxq; it != NULL && n < REPL_RX_BATCH; it = it->ri_next) {
+        rxinl_t *x = &rj->rj_inl[n];
+        size_t len = (size_t)it->ri_c.sc_rec.st_size;
+
+        if (it->ri_state != RI_NEW || !it->ri_inl ||
+            (n > 0 && repl__version_too_new(p->p_r, &it->ri_c.sc_rec.st_version)))
+            break;
+        x->xi_data = malloc(len > 0 ? len : 1);
+        if (x->xi_data == NULL)
+            break;
+        memcpy(x->xi_data, it->ri_data, len);
+        x->xi_c = it->ri_c;
+        x->xi_oi = it->ri_oi;
+        n++;
+    }
+    if (n == 0) {
+        free(rj->rj_inl);
+        free(rj);
+        return;
+    }
+    rj->rj_p = p;
+    rj->rj_kind = RJ_INLINE;
+    rj->rj_session = p->p_session;
+    rj->rj_oi = rj->rj_inl[0].xi_oi;
+    rj->rj_c = rj->rj_inl[0].xi_c;
+    rj->rj_ninl = n;
+    p->p_rx_busy = 1;
+    repl__job_submit(p->p_r, &rj->rj_job, rx_job_run, rx_job_done);
+}
+
 /* See sync_int.h. Idempotent; at most one job. */
 void repl__rx_pump(psync_t *p)
 {
@@ -459,6 +713,10 @@ void repl__rx_pump(psync_t *p)
                 submit(p, RJ_DELETE, it);
             } else if (it->ri_meta || it->ri_nb) {
                 submit(p, RJ_NB, it);
+            } else if (it->ri_inl) {
+                if (refuse_version(p, it))
+                    continue;
+                submit_inline(p);
             } else {
                 if (refuse_version(p, it))
                     continue;
@@ -482,30 +740,43 @@ void repl__rx_pump(psync_t *p)
 
 /* ------------------------------------------------------------ frames */
 
+/* An offer not queued: the bytes it carried (if any) are credited back at
+ * once. Returns 0. */
+static int discard(psync_t *p, size_t n)
+{
+    repl__rx_credit(p, n);
+    return 0;
+}
+
 static int on_chg(psync_t *p, const msgpack_object *msg)
 {
     repl_t *r = p->p_r;
+    repl_link_stats_t ls;
     store_change_t c;
     rorigin_t *o;
     rxitem_t *it;
-    int meta, nb, oi, rc;
+    const uint8_t *d = NULL;
+    size_t dn = 0;
+    int meta, nb, inl, oi, rc;
 
     rc = repl__parse_change(msg, &c);
     if (rc == 0)
         rc = repl__parse_flag(msg, "meta", &meta);
     if (rc == 0)
         rc = repl__parse_flag(msg, "nb", &nb);
+    if (rc == 0)
+        rc = repl__parse_inline(msg, &c, meta || nb, &d, &dn, &inl);
     if (rc < 0)
         return rc;
     oi = repl__origin(r, c.sc_origin);
     if (oi < 0 || oi == r->r_self_oi)
-        return 0;
+        return discard(p, dn);
     o = &r->r_orig[oi];
     if (o->or_src != p)
-        return 0; /* not subscribed here (any more): stale */
+        return discard(p, dn); /* not subscribed here (any more): stale */
     if (o->or_expect == 0) {
         if (c.sc_seq <= o->or_sub_from)
-            return 0;
+            return discard(p, dn);
         if (c.sc_seq != o->or_sub_from + 1 && !o->or_gap_warned) {
             o->or_gap_warned = 1;
             LOG_WARN("repl.recv.gap",
@@ -514,13 +785,29 @@ static int on_chg(psync_t *p, const msgpack_object *msg)
                      (unsigned)p->p_id, (unsigned)c.sc_origin, o->or_sub_from, c.sc_seq);
         }
     } else if (c.sc_seq != o->or_expect) {
-        return 0; /* in flight before a "later" / "abort": re-offered */
+        return discard(p, dn); /* in flight before a "later" / "abort": re-offered */
     }
     if (p->p_rxq_n >= REPL_RXQ_MAX)
         return CAIRN_EPROTO; /* the sender ignores the offer window */
+    if (inl) {
+        repl_link_get_stats(p->p_link, &ls);
+        if (p->p_rxq_inl_bytes + dn > ls.ls_window + REPL_INL_MAX)
+            return CAIRN_EPROTO; /* the sender ignores the flow-control window */
+    }
     it = calloc(1, sizeof(*it));
     if (it == NULL)
         return CAIRN_ENOMEM;
+    if (inl) {
+        it->ri_data = malloc(dn > 0 ? dn : 1);
+        if (it->ri_data == NULL) {
+            free(it);
+            return CAIRN_ENOMEM;
+        }
+        memcpy(it->ri_data, d, dn);
+        it->ri_inl = 1;
+        p->p_rxq_inl_bytes += dn;
+        r->r_m.rm_blob_bytes_received += dn;
+    }
     it->ri_c = c;
     it->ri_oi = oi;
     it->ri_meta = meta;
@@ -565,7 +852,7 @@ static int on_dat(psync_t *p, const msgpack_object *msg)
         return rc;
     it = receiving(p, o, s);
     if (it == NULL) {
-        (void)repl_link_send_credit(p->p_link, n); /* stale: discarded */
+        repl__rx_credit(p, n); /* stale: discarded */
         return 0;
     }
     repl_link_get_stats(p->p_link, &ls);
@@ -635,7 +922,9 @@ void repl__rx_on_down(psync_t *p)
     }
     p->p_rxq = p->p_rxq_tail = NULL;
     p->p_rxq_n = 0;
-    repl__rx_pump(p); /* abandons a writer */
+    p->p_rxq_inl_bytes = 0;
+    p->p_rx_credit_owed = 0; /* the window starts again with the next session */
+    repl__rx_pump(p);        /* abandons a writer */
 }
 
 int repl__rx_origin_idle(psync_t *p, int oi)
@@ -648,6 +937,8 @@ int repl__rx_origin_idle(psync_t *p, int oi)
 void repl__rx_watchdog(psync_t *p, uint64_t now)
 {
     rxitem_t *it = p->p_rxq;
+
+    repl__rx_credit_flush(p);
 
     if (!p->p_up || it == NULL || it->ri_state != RI_RECV || it->ri_ended || it->ri_aborted ||
         it->ri_chunks != NULL || p->p_rx_busy || now - p->p_rx_progress_ms < REPL_STALL_MS)

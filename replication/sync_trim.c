@@ -42,7 +42,7 @@ typedef struct trimjob {
     rjob_t tj_job;
     size_t tj_n;
     size_t tj_tombs;
-    int tj_gc;    /* collect tombstones this round */
+    int tj_gc; /* collect tombstones this round */
     int tj_gc_rc;
     trimreq_t tj_req[REPL_ORIGINS_MAX];
 } trimjob_t;

@@ -8,12 +8,16 @@
  *     whose version is no longer the current record here: no bytes;
  *   - "nb":1 ("no bytes here") for a version whose local copy is known
  *     damaged: the receiver fetches it elsewhere;
+ *   - a small blob (at most REPL_INL_MAX bytes) goes with its bytes inside
+ *     the offer ("d"): the log-read job read it whole and verified its
+ *     hash; the offer is credit-bearing (flow-control window) and answered
+ *     like a metadata offer (ack / later), with no "want" round trip;
  *   - otherwise a blob offer: the local copy is opened first (pinning the
  *     file), then the receiver answers "want" (stream "dat" frames, hashed
  *     while read, then "end" -- or "abort" when the hash does not match),
  *     "have" (skip the bytes) or "later" (retry after a delay).
  * Up to REPL_OFFER_WINDOW offers may be unanswered; at most one of them is
- * a blob. A version still arriving here (`receiving`) pauses the origin on
+ * a streamed blob. A version still arriving here (`receiving`) pauses the origin on
  * this link. The receiver applies each origin's offers in order and
  * answers each with ack / have / later.
  *
@@ -87,8 +91,35 @@ static void blob_reset(psync_t *p)
     p->p_tx_chunk = 0;
 }
 
+/* Releases the bytes an entry may own (TE_INLINE). */
+static void ent_release(txent_t *e)
+{
+    free(e->te_data);
+    e->te_data = NULL;
+}
+
+/* Drops the head entry of the ring. */
+static void sub_pop(txsub_t *ts)
+{
+    ent_release(&ts->ts_buf[ts->ts_head]);
+    ts->ts_head = (ts->ts_head + 1) % REPL_TXBUF;
+    ts->ts_n--;
+}
+
+/* Frees a subscription and the bytes its entries own. Safe on NULL. */
+static void sub_free(txsub_t *ts)
+{
+    if (ts == NULL)
+        return;
+    while (ts->ts_n > 0)
+        sub_pop(ts);
+    free(ts);
+}
+
 static void sub_clear(txsub_t *ts)
 {
+    while (ts->ts_n > 0)
+        sub_pop(ts);
     ts->ts_head = 0;
     ts->ts_n = 0;
     ts->ts_gen++;
@@ -151,6 +182,32 @@ static txjob_t *job_new(psync_t *p, tjkind_t kind)
 }
 
 /*
+ * Pool thread. Reads a small blob entry whole into e->te_data, its hash
+ * verified, and makes it TE_INLINE. Anything else (superseded, still
+ * arriving, damaged, an error) leaves it a plain TE_BLOB: the offer path
+ * opens it again and deals with what it finds there.
+ */
+static void read_inline(store_t *s, txent_t *e)
+{
+    const store_stat_t *c = &e->te_c.sc_rec;
+    bsrc_t b;
+    int rc;
+
+    /* one byte more than the size: the read meets the end in one call */
+    rc =
+        repl__bsrc_open(s, &b, c->st_key, c->st_klen, &c->st_version, NULL, (size_t)c->st_size + 1);
+    if (rc != BSRC_OK)
+        return;
+    rc = repl__bsrc_read(&b);
+    if (rc == 0 && b.bs_eof && b.bs_len == c->st_size && repl__bsrc_verify(&b) == 0) {
+        e->te_data = b.bs_buf;
+        e->te_kind = TE_INLINE;
+        b.bs_buf = NULL;
+    }
+    repl__bsrc_close(&b);
+}
+
+/*
  * Entries are classified against the current record here: superseded
  * markers, tombstones and versions no longer current go as metadata; the
  * current COMPLETE version as a blob; a current version still `receiving`
@@ -179,6 +236,9 @@ static int read_collect(void *arg, const store_change_t *c)
                 e->te_kind = TE_BLOB;
         }
     }
+    e->te_data = NULL;
+    if (e->te_kind == TE_BLOB && c->sc_rec.st_size <= REPL_INL_MAX)
+        read_inline(tj->tj_job.j_r->r_store, e);
     tj->tj_n++;
     return 0;
 }
@@ -228,6 +288,7 @@ static void read_done(psync_t *p, txjob_t *tj)
     }
     for (size_t i = 0; i < tj->tj_n; i++) {
         ts->ts_buf[(ts->ts_head + ts->ts_n) % REPL_TXBUF] = tj->tj_ents[i];
+        tj->tj_ents[i].te_data = NULL; /* the ring owns the bytes now */
         ts->ts_n++;
         ts->ts_read = tj->tj_ents[i].te_c.sc_seq;
     }
@@ -337,6 +398,8 @@ static void tx_job_done(rjob_t *j)
         p->p_tx_busy = 0;
         break;
     }
+    for (size_t i = 0; tj->tj_ents != NULL && i < tj->tj_n; i++)
+        ent_release(&tj->tj_ents[i]); /* entries not taken (stale job, error) */
     free(tj->tj_ents);
     free(tj);
     repl__tx_pump(p);
@@ -429,6 +492,29 @@ static int offer_meta(psync_t *p, const store_change_t *c, int nb)
 }
 
 /*
+ * Sends a small blob's offer with its bytes ("d"). The frame costs its
+ * bytes in the flow-control window; the receiver gives them back once the
+ * offer is applied or dropped. 0 or the send's error (CAIRN_EBUSY: the
+ * queue or the window is full; on_writable follows).
+ */
+static int offer_inline(psync_t *p, const txent_t *e)
+{
+    const store_stat_t *st = &e->te_c.sc_rec;
+    mmsg_t m;
+    int rc;
+
+    repl__msg_init(&m, "chg");
+    repl__msg_change(&m, &e->te_c);
+    repl__msg_bin(&m, "d", e->te_data, (size_t)st->st_size);
+    rc = repl__send(p, &m, st->st_size, 0);
+    if (rc < 0)
+        return rc;
+    add_offer(p, e->te_c.sc_origin, e->te_c.sc_seq);
+    p->p_r->r_m.rm_blob_bytes_sent += st->st_size;
+    return 0;
+}
+
+/*
  * Offers what the subscriptions have buffered, round robin over origins,
  * each origin in seq order, while the window has room. Returns 0, or
  * CAIRN_EBUSY when the link refused (on_writable follows).
@@ -449,8 +535,15 @@ static int offer_loop(psync_t *p)
             int rc;
 
             if (p->p_curk[oi] && e->te_c.sc_seq <= p->p_cur[oi]) {
-                ts->ts_head = (ts->ts_head + 1) % REPL_TXBUF; /* the peer has it already */
-                ts->ts_n--;
+                sub_pop(ts); /* the peer has it already */
+                continue;
+            }
+            if (e->te_kind == TE_INLINE &&
+                !repl__damaged_has(r, st->st_key, st->st_klen, &st->st_version)) {
+                rc = offer_inline(p, e);
+                if (rc < 0)
+                    return rc;
+                sub_pop(ts);
                 continue;
             }
             if (e->te_kind == TE_BLOB) {
@@ -479,11 +572,12 @@ static int offer_loop(psync_t *p)
                     break;
                 }
             }
+            if (e->te_kind == TE_INLINE)
+                nb = 1; /* known damaged since it was read */
             rc = offer_meta(p, &e->te_c, nb);
             if (rc < 0)
                 return rc;
-            ts->ts_head = (ts->ts_head + 1) % REPL_TXBUF;
-            ts->ts_n--;
+            sub_pop(ts);
         }
     }
     p->p_rr = n > 0 ? (p->p_rr + 1) % n : 0;
@@ -552,7 +646,7 @@ void repl__tx_pump(psync_t *p)
 void repl__tx_on_down(psync_t *p)
 {
     for (size_t oi = 0; oi < REPL_ORIGINS_MAX; oi++) {
-        free(p->p_subs[oi]);
+        sub_free(p->p_subs[oi]);
         p->p_subs[oi] = NULL;
     }
     p->p_noffers = 0;
@@ -606,7 +700,7 @@ static int on_unsub(psync_t *p, const msgpack_object *msg)
     oi = repl__origin_find(p->p_r, (uint16_t)o);
     if (oi < 0)
         return 0;
-    free(p->p_subs[oi]);
+    sub_free(p->p_subs[oi]);
     p->p_subs[oi] = NULL;
     retire(p, (uint16_t)o, UINT64_MAX);
     if (p->p_tb != TB_NONE && p->p_tb != TB_OPENING && p->p_tb_oi == oi)

@@ -728,31 +728,165 @@ static int apply_tombgc(cbatch_t *b, store_creq_t *rq)
 }
 
 /*
- * A received change that was not applied: its entry (kept as it is when
- * the identity is already logged) and the cursor, in this transaction. It
- * is a superseded marker unless the record here has exactly its version
- * (a duplicate of something applied: relays must still carry the bytes).
+ * A received change (origin, seq) of record st that was not applied: its
+ * entry (kept as it is when the identity is already logged) and the
+ * cursor, in this transaction. It is a superseded marker unless the
+ * record here has exactly its version (a duplicate of something applied:
+ * relays must still carry the bytes). 0 or an LMDB code.
  */
-static int apply_skip(cbatch_t *b, store_creq_t *rq)
+static int skip_txn(cbatch_t *b, const uint8_t *enc, size_t elen, const store_stat_t *st,
+                    uint16_t origin, uint64_t seq, int *fail)
 {
     store_t *s = b->cb_s;
     record_t cur;
-    int found, superseded, added, rc;
+    int found = 0, superseded, added, rc;
 
-    rc = cur_get(b, rq, &cur, &found);
-    if (rc < 0) {
-        rq->cr_rc = rc;
+    *fail = 0;
+    rc = store_rec_get(s, b->cb_txn, enc, elen, &cur);
+    if (rc == 0)
+        found = 1;
+    else if (rc != CAIRN_ENOTFOUND) {
+        *fail = rc;
         return 0;
     }
-    superseded =
-        !found || store_version_cmp(&cur.r_st.st_version, &rq->cr_rec.r_st.st_version) != 0;
-    rc = store_log_put(s, b->cb_txn, rq->cr_log_origin, rq->cr_log_seq, &rq->cr_rec.r_st,
-                       superseded, 1, &added);
+    superseded = !found || store_version_cmp(&cur.r_st.st_version, &st->st_version) != 0;
+    rc = store_log_put(s, b->cb_txn, origin, seq, st, superseded, 1, &added);
     if (rc == 0 && added)
-        rc = note_change(b, rq->cr_log_origin, rq->cr_log_seq);
+        rc = note_change(b, origin, seq);
     if (rc == 0)
-        rc = store_cursor_raise(s, b->cb_txn, rq->cr_log_origin, rq->cr_log_seq);
+        rc = store_cursor_raise(s, b->cb_txn, origin, seq);
     return rc;
+}
+
+/* store_log_skip(): see skip_txn. */
+static int apply_skip(cbatch_t *b, store_creq_t *rq)
+{
+    int fail, rc;
+
+    rc = skip_txn(b, rq->cr_enc, rq->cr_enclen, &rq->cr_rec.r_st, rq->cr_log_origin, rq->cr_log_seq,
+                  &fail);
+    if (rc == 0 && fail < 0)
+        rq->cr_rc = fail;
+    return rc;
+}
+
+/*
+ * One whole replica version, inline: the checks of apply_begin (LWW,
+ * duplicate, live writer on the same version, same-version re-delivery
+ * over a leftover or a damaged copy), then -- with nothing written before
+ * they pass -- the complete inline record, its bytes, the files of the
+ * record it replaces to gc, its log entry and cursor (apply_finish's
+ * commit) in this transaction. it->sri_rc gets a logical failure
+ * (nothing written for it); the return is 0 or an LMDB code.
+ */
+static int rinline_one(cbatch_t *b, store_ritem_t *it)
+{
+    store_t *s = b->cb_s;
+    store_creq_t fake;
+    record_t cur, nr;
+    int found = 0, c, rc;
+
+    it->sri_rc = 0;
+    rc = store_rec_get(s, b->cb_txn, it->sri_enc, it->sri_enclen, &cur);
+    if (rc == 0)
+        found = 1;
+    else if (rc != CAIRN_ENOTFOUND) {
+        it->sri_rc = rc;
+        return 0;
+    }
+    nr = it->sri_rec;
+    nr.r_st.st_state = STORE_COMPLETE;
+    nr.r_st.st_damaged = 0;
+    nr.r_st.st_inline = 1;
+    nr.r_st.st_file_id = 0;
+    nr.r_prev_file = 0;
+    if (found) {
+        c = store_version_cmp(&nr.r_st.st_version, &cur.r_st.st_version);
+        if (c < 0) {
+            it->sri_rc = CAIRN_ESTALE;
+            return 0;
+        }
+        if (c == 0) {
+            if (cur.r_st.st_state == STORE_TOMBSTONE) {
+                it->sri_rc = CAIRN_EEXIST;
+                return 0;
+            }
+            if (writer_live(s, cur.r_st.st_file_id)) {
+                it->sri_rc = CAIRN_EBUSY;
+                return 0;
+            }
+            if (store_rec_whole(s, &cur)) {
+                it->sri_rc = CAIRN_EEXIST;
+                return 0;
+            }
+        }
+    }
+    rc = rec_put(b, it->sri_enc, it->sri_enclen, found ? &cur : NULL, &nr);
+    if (rc == CAIRN_EINVAL) {
+        it->sri_rc = rc;
+        return 0;
+    }
+    if (rc == 0) {
+        MDB_val k = {it->sri_enclen, it->sri_enc};
+        MDB_val v = {(size_t)nr.r_st.st_size, (void *)it->sri_data};
+
+        rc = mdb_put(b->cb_txn, s->s_db_inline, &k, &v, 0);
+    }
+    if (rc == 0 && found)
+        rc = file_unref(b, cur.r_st.st_file_id);
+    if (rc == 0 && found)
+        rc = file_unref(b, cur.r_prev_file);
+    if (rc == 0) {
+        memset(&fake, 0, sizeof(fake));
+        fake.cr_log_origin = it->sri_log_origin;
+        fake.cr_log_seq = it->sri_log_seq;
+        rc = log_replica(b, &fake, &nr);
+    }
+    if (rc != 0)
+        return rc;
+    hlc_observe(s->s_clock, nr.r_st.st_version.sv_hlc);
+    it->sri_rec = nr;
+    return 0;
+}
+
+/*
+ * store_put_replica_batch(): the elements in order until the first that
+ * fails (cr_rc gets its code, cr_ndone its index); with cr_skip_lost a
+ * losing or duplicate element is logged as skipped instead (when the
+ * store logs changes and it has an identity) and the batch goes on.
+ */
+static int apply_rinline(cbatch_t *b, store_creq_t *rq)
+{
+    int fail, rc;
+
+    rq->cr_ndone = 0;
+    for (size_t i = 0; i < rq->cr_nitems; i++) {
+        store_ritem_t *it = &rq->cr_items[i];
+
+        int lost;
+
+        rc = rinline_one(b, it);
+        if (rc != 0)
+            return rc;
+        lost = it->sri_rc == CAIRN_ESTALE || it->sri_rc == CAIRN_EEXIST;
+        fail = it->sri_rc;
+        if (lost && rq->cr_skip_lost) {
+            fail = 0;
+            if (b->cb_s->s_log_changes && it->sri_log_origin != 0) {
+                rc = skip_txn(b, it->sri_enc, it->sri_enclen, &it->sri_rec.r_st, it->sri_log_origin,
+                              it->sri_log_seq, &fail);
+                if (rc != 0)
+                    return rc;
+            }
+        }
+        if (fail < 0) {
+            it->sri_rc = fail;
+            rq->cr_rc = fail;
+            return 0;
+        }
+        rq->cr_ndone = i + 1;
+    }
+    return 0;
 }
 
 static int apply_one(cbatch_t *b, store_creq_t *rq)
@@ -777,6 +911,8 @@ static int apply_one(cbatch_t *b, store_creq_t *rq)
         return apply_tombgc(b, rq);
     case CR_SKIP:
         return apply_skip(b, rq);
+    case CR_RINLINE:
+        return apply_rinline(b, rq);
     case CR_LOGTRIM:
         return store_log_trim_txn(b->cb_s, b->cb_txn, rq->cr_log_origin, rq->cr_log_seq, rq->cr_max,
                                   &rq->cr_count);
@@ -1093,8 +1229,10 @@ static int batch_commit(store_t *s, cbatch_t *b, store_creq_t **rqs, size_t n)
         return 0;
     rc = store_mdb_err(rc);
     LOG_ERROR("store.commit.fail", "dir=%s requests=%zu err=%s", s->s_dir, n, cairn_errname(rc));
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         rqs[i]->cr_rc = rc;
+        rqs[i]->cr_ndone = 0; /* CR_RINLINE: nothing of it was committed */
+    }
     return rc;
 }
 
@@ -1137,8 +1275,10 @@ static void batch_release(store_t *s, cbatch_t *b, store_creq_t **rqs, size_t n,
     store_creq_t *detached = NULL;
 
     if (rc != 0) {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             rqs[i]->cr_rc = rc;
+            rqs[i]->cr_ndone = 0; /* CR_RINLINE: nothing of it was committed */
+        }
         b->cb_nunlink = 0;
         b->cb_nchg = 0;
     } else {

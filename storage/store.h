@@ -114,8 +114,9 @@ typedef struct store_opts {
      * transaction as its record: no blob file, no fsync of its own (the
      * synced LMDB commit is its durability). 0 = STORE_INLINE_DEFAULT; at
      * most STORE_INLINE_LIMIT (larger: store_open fails with CAIRN_EINVAL).
-     * Replica writes are always file-backed (visible and followable at
-     * begin). Blobs already stored keep their kind when the threshold
+     * Replica writes through store_put_begin() are file-backed (visible
+     * and followable at begin); store_put_replica_inline() stores a whole
+     * small replica version inline. Blobs already stored keep their kind when the threshold
      * changes. Memory: a local writer buffers at most so_inline_max bytes
      * while its size is unknown or <= so_inline_max (it spills to a file
      * when more arrives); a reader of an inline version holds one copy.
@@ -217,6 +218,59 @@ int store_put_finish(store_writer_t *w, store_stat_t *out);
 /* Abandons the write: the file is removed, nothing becomes visible (a
  * replica record stays `receiving` and is queued for repair). Frees w. */
 void store_put_abort(store_writer_t *w);
+
+/*
+ * A replicated put whose bytes are all at hand (a small blob that arrived
+ * whole inside its offer): see store_put_replica_inline() and
+ * store_put_replica_batch(). Everything is borrowed for the call.
+ */
+typedef struct store_replica_put {
+    const char *rp_key;
+    size_t rp_klen;
+    store_version_t rp_version; /* the version being delivered */
+    const uint8_t *rp_hash;     /* its content hash (required), checked before any commit */
+    const char *rp_ctype;       /* NULL for none; max STORE_CTYPE_MAX bytes */
+    const void *rp_data;        /* the rp_len content bytes (NULL allowed when rp_len is 0) */
+    size_t rp_len;
+    uint16_t rp_log_origin; /* change identity for the log/cursor (0: none) */
+    uint64_t rp_log_seq;
+    int rp_rc; /* out (batch): 0 applied, CAIRN_ESTALE / CAIRN_EEXIST skipped */
+} store_replica_put_t;
+
+/*
+ * The whole replica put of begin + write + finish in ONE commit, with no
+ * `receiving` phase: the content hash is checked first (CAIRN_ECORRUPT:
+ * nothing is committed), then, in one transaction, the same rules as
+ * store_put_begin()/store_put_finish() -- CAIRN_ESTALE if the version
+ * loses last-writer-wins, CAIRN_EEXIST if it is already complete and
+ * intact here (or deleted at that version), CAIRN_EBUSY if a live writer
+ * is receiving this very version, a same-version re-delivery replaces a
+ * crash leftover or a copy marked damaged -- and on success the record
+ * (complete, inline: the bytes go into LMDB with it), its log entry and
+ * cursor[rp_log_origin] are committed together. CAIRN_ETOOBIG when the
+ * blob cannot be inline here (inline blobs disabled, rp_len above
+ * so_inline_max or so_max_blob): use store_put_begin() then. Failures
+ * commit nothing and log nothing (store_log_skip() is the caller's).
+ * *out (may be NULL) gets the committed record.
+ */
+int store_put_replica_inline(store_t *s, const store_replica_put_t *p, store_stat_t *out);
+
+/*
+ * n replica puts (as store_put_replica_inline) applied IN ORDER in one
+ * commit: the first one that fails stops the batch -- nothing of it or of
+ * any later element is committed -- so a change is never logged (nor its
+ * cursor raised) after one that was not. With skip_lost, an element that
+ * loses (CAIRN_ESTALE) or is already here (CAIRN_EEXIST) does not stop
+ * the batch: it is recorded as store_log_skip() would, in the same
+ * transaction, and its rp_rc says which. *done gets the number of leading
+ * elements committed (applied or skipped). Returns 0 when all n were, else
+ * the error of element *done (CAIRN_ECORRUPT, CAIRN_EBUSY, CAIRN_ETOOBIG,
+ * ...; a failed transaction fails them all: *done 0). n is 1 ..
+ * STORE_REPLICA_BATCH_MAX.
+ */
+#define STORE_REPLICA_BATCH_MAX 256
+int store_put_replica_batch(store_t *s, store_replica_put_t *v, size_t n, int skip_lost,
+                            size_t *done);
 
 typedef struct store_del_opts {
     store_put_mode_t do_mode;

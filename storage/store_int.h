@@ -139,7 +139,24 @@ typedef enum {
     CR_SKIP,    /* log a received change that was not applied + raise its cursor */
     CR_LOGTRIM, /* drop log entries of cr_log_origin with seq <= cr_log_seq */
     CR_DAMAGED, /* mark a complete record's copy damaged (store_report_damaged) */
+    CR_RINLINE, /* whole replica puts, inline, in order (store_put_replica_batch) */
 } store_creq_type_t;
+
+/*
+ * One element of a CR_RINLINE request: a replica version whose bytes are
+ * given (already hash-checked by the submitter). sri_rec holds key,
+ * version, size, hash and ctype on input and the committed record on
+ * output; sri_rc is the element's result.
+ */
+typedef struct store_ritem {
+    uint8_t sri_enc[KEY_ENC_MAX];
+    size_t sri_enclen;
+    record_t sri_rec;
+    const void *sri_data; /* sri_rec.r_st.st_size bytes, borrowed from the submitter */
+    uint16_t sri_log_origin;
+    uint64_t sri_log_seq;
+    int sri_rc;
+} store_ritem_t;
 
 /*
  * A commit request. The submitter owns it and blocks until cr_done, unless
@@ -163,14 +180,18 @@ typedef struct store_creq {
     uint8_t cr_if_match[STORE_HASH_LEN];
     uint16_t cr_log_origin;
     uint64_t cr_log_seq;
-    const void *cr_inline; /* CR_LOCAL of an inline version (cr_rec.r_st.st_inline):
-                            * its cr_rec.r_st.st_size content bytes, borrowed from
-                            * the writer until the request is done */
-    int cr_dirsync;        /* fsync the file's directory before the commit */
-    int cr_new_dir;        /* ... and its parents (directories were created) */
-    uint64_t cr_horizon;   /* CR_TOMBGC */
-    size_t cr_max;         /* CR_TOMBGC, CR_LOGTRIM: at most this many */
-    size_t cr_count;       /* ... how many were removed */
+    const void *cr_inline;   /* CR_LOCAL of an inline version (cr_rec.r_st.st_inline):
+                              * its cr_rec.r_st.st_size content bytes, borrowed from
+                              * the writer until the request is done */
+    int cr_dirsync;          /* fsync the file's directory before the commit */
+    int cr_new_dir;          /* ... and its parents (directories were created) */
+    uint64_t cr_horizon;     /* CR_TOMBGC */
+    size_t cr_max;           /* CR_TOMBGC, CR_LOGTRIM: at most this many */
+    size_t cr_count;         /* ... how many were removed */
+    store_ritem_t *cr_items; /* CR_RINLINE: the elements, applied in order until one fails */
+    size_t cr_nitems;
+    int cr_skip_lost; /* ... losing / duplicate elements are logged as skipped */
+    size_t cr_ndone;  /* ... out: leading elements committed */
 } store_creq_t;
 
 /* ------------------------------------------------------------- store */

@@ -556,6 +556,133 @@ void store_put_abort(store_writer_t *w)
     writer_fail(w, WE_FAILED, CAIRN_ESHUTDOWN);
 }
 
+/* ----------------------------------------------- whole replica puts */
+
+/*
+ * Validates one whole replica put and fills its commit element: bounds,
+ * inline eligibility (CAIRN_ETOOBIG when it cannot be inline here), then
+ * the content hash (CAIRN_ECORRUPT, logged). Touches nothing in the store.
+ */
+static int ritem_prepare(store_t *s, const store_replica_put_t *p, store_ritem_t *it)
+{
+    XXH128_canonical_t canon;
+    store_stat_t *st = &it->sri_rec.r_st;
+
+    if (p->rp_key == NULL || key_validate(p->rp_key, p->rp_klen) < 0 || p->rp_hash == NULL ||
+        p->rp_version.sv_origin == 0 || p->rp_version.sv_hlc == 0 ||
+        (p->rp_data == NULL && p->rp_len > 0) ||
+        (p->rp_log_origin != 0 && (p->rp_log_origin == s->s_node_id || p->rp_log_seq == 0)))
+        return CAIRN_EINVAL;
+    if (p->rp_ctype != NULL && strnlen(p->rp_ctype, STORE_CTYPE_MAX + 1) > STORE_CTYPE_MAX)
+        return CAIRN_EINVAL;
+    if (!s->s_inline_on || p->rp_len > s->s_inline_max ||
+        (s->s_max_blob != 0 && p->rp_len > s->s_max_blob))
+        return CAIRN_ETOOBIG;
+    XXH128_canonicalFromHash(
+        &canon, XXH3_128bits(p->rp_data != NULL ? p->rp_data : empty_content, p->rp_len));
+    if (memcmp(canon.digest, p->rp_hash, STORE_HASH_LEN) != 0) {
+        char kbuf[128];
+
+        LOG_WARN("store.put.hash_mismatch", "dir=%s key=%s inline=1", s->s_dir,
+                 log_kv_str(kbuf, sizeof(kbuf), p->rp_key, p->rp_klen));
+        return CAIRN_ECORRUPT;
+    }
+    memset(it, 0, sizeof(*it));
+    it->sri_enclen = key_encode(p->rp_key, p->rp_klen, it->sri_enc);
+    memcpy(st->st_key, p->rp_key, p->rp_klen);
+    st->st_klen = p->rp_klen;
+    st->st_version = p->rp_version;
+    st->st_state = STORE_COMPLETE;
+    st->st_size = p->rp_len;
+    memcpy(st->st_hash, p->rp_hash, STORE_HASH_LEN);
+    if (p->rp_ctype != NULL)
+        memcpy(st->st_ctype, p->rp_ctype, strlen(p->rp_ctype));
+    it->sri_data = p->rp_data != NULL ? p->rp_data : empty_content;
+    it->sri_log_origin = p->rp_log_origin;
+    it->sri_log_seq = p->rp_log_seq;
+    return 0;
+}
+
+/*
+ * See store.h. Elements are prepared in order; the first that fails
+ * preparation ends the batch there (the ones before it are still
+ * committed). The commit thread applies the rest in one transaction
+ * (CR_RINLINE, commit.c) and stops at the first failure. The elements
+ * live on the heap (a few KiB each) until the commit is done.
+ */
+int store_put_replica_batch(store_t *s, store_replica_put_t *v, size_t n, int skip_lost,
+                            size_t *done)
+{
+    store_ritem_t *items = NULL;
+    store_creq_t rq;
+    size_t ready = 0;
+    int prc = 0, rc;
+
+    if (done != NULL)
+        *done = 0;
+    if (s == NULL || v == NULL || done == NULL || n == 0 || n > STORE_REPLICA_BATCH_MAX)
+        return CAIRN_EINVAL;
+    items = malloc(n * sizeof(*items));
+    if (items == NULL)
+        return CAIRN_ENOMEM;
+    for (ready = 0; ready < n; ready++) {
+        v[ready].rp_rc = 0;
+        prc = ritem_prepare(s, &v[ready], &items[ready]);
+        if (prc < 0) {
+            v[ready].rp_rc = prc;
+            break;
+        }
+    }
+    rc = prc;
+    if (ready > 0) {
+        memset(&rq, 0, sizeof(rq));
+        rq.cr_type = CR_RINLINE;
+        rq.cr_replica = 1;
+        rq.cr_items = items;
+        rq.cr_nitems = ready;
+        rq.cr_skip_lost = skip_lost;
+        rc = store_commit(s, &rq);
+        *done = rq.cr_ndone; /* 0 when the transaction failed as a whole */
+        for (size_t i = 0; i < *done; i++)
+            v[i].rp_rc = items[i].sri_rc;
+        if (rc < 0 && *done < ready)
+            v[*done].rp_rc = rc;
+        if (rc == 0)
+            rc = prc;
+    }
+    free(items);
+    return rc;
+}
+
+/* See store.h: a batch of one, without skipping. */
+int store_put_replica_inline(store_t *s, const store_replica_put_t *p, store_stat_t *out)
+{
+    store_ritem_t *it;
+    store_creq_t rq;
+    int rc;
+
+    if (s == NULL || p == NULL)
+        return CAIRN_EINVAL;
+    it = malloc(sizeof(*it));
+    if (it == NULL)
+        return CAIRN_ENOMEM;
+    rc = ritem_prepare(s, p, it);
+    if (rc == 0) {
+        memset(&rq, 0, sizeof(rq));
+        rq.cr_type = CR_RINLINE;
+        rq.cr_replica = 1;
+        rq.cr_items = it;
+        rq.cr_nitems = 1;
+        rc = store_commit(s, &rq);
+        if (rc == 0 && out != NULL)
+            *out = it->sri_rec.r_st;
+    }
+    free(it);
+    if (rc < 0)
+        return rc;
+    return FAILPOINT("store.commit.after");
+}
+
 /* ------------------------------------------------------------ delete */
 
 /* See store.h. The superseded files are collected by the commit thread. */

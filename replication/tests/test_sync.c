@@ -11,7 +11,9 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/failpoint.h"
 #include "common/hlc.h"
+#include "replication/tests/util_repl.h"
 #include "replication/tests/util_sync.h"
 
 static tcluster_t C;
@@ -562,6 +564,140 @@ START_TEST(test_random_converges)
 }
 END_TEST
 
+/* ------------------------------------------------- small blobs inline */
+
+#define SMALL_N 120
+
+/* Size of the k-th small blob: the edges (0, 1, exactly REPL_INL_MAX,
+ * one byte more) among 4 KiB ones. */
+static size_t small_size(int k)
+{
+    static const size_t edges[] = {0, 1, 64 * 1024, 64 * 1024 + 1, 100};
+
+    return k < 5 ? edges[k] : 4096;
+}
+
+/* Writes SMALL_N blobs alternately on nodes 1 and 2 (keys s/0..), all in a
+ * row, then waits until every node has every one byte-exact. */
+static void write_small(tcluster_t *c, store_stat_t *st)
+{
+    char key[32];
+
+    for (int k = 0; k < SMALL_N; k++) {
+        size_t n = small_size(k);
+        void *d = xmalloc_fill(n, 500 + (uint64_t)k);
+
+        snprintf(key, sizeof(key), "s/%d", k);
+        tc_put(c, k % 2, key, d, n, &st[k]);
+        free(d);
+    }
+    for (int k = 0; k < SMALL_N; k++) {
+        size_t n = small_size(k);
+        void *d = xmalloc_fill(n, 500 + (uint64_t)k);
+
+        snprintf(key, sizeof(key), "s/%d", k);
+        ck_assert_msg(tc_wait_has(c, 0x7, key, &st[k].st_version, d, n, 20000),
+                      "%s (%zu bytes) did not reach every node", key, n);
+        free(d);
+    }
+}
+
+/* Small blobs travel inside their offers and are applied in batches:
+ * every node converges byte-exact, the receivers keep them inline (the
+ * one over the bound streams into a file as before), every byte is
+ * received once, and every receiver's cursor for each origin is at its
+ * last change. */
+START_TEST(test_small_inline)
+{
+    store_stat_t st[SMALL_N];
+    uint64_t total = 0, by[2] = {0, 0};
+
+    tc_init(&C, 3);
+    tc_start_all(&C);
+    tc_run_for(&C, 300);
+    write_small(&C, st);
+    for (int k = 0; k < SMALL_N; k++) {
+        by[k % 2] += small_size(k);
+        total += small_size(k);
+    }
+    tc_run_for(&C, 300);
+    for (int i = 0; i < 3; i++) {
+        repl_metrics_t m = tc_metrics(&C, i);
+        uint64_t want = i == 2 ? total : total - by[i];
+
+        ck_assert_uint_eq(m.rm_blob_bytes_received, want);
+        for (uint16_t o = 1; o <= 2; o++) {
+            uint64_t cur = 0;
+
+            ck_assert_int_eq(store_cursor_get(C.tc_node[i].sn_store, o, &cur), 0);
+            ck_assert_uint_eq(cur, SMALL_N / 2);
+        }
+    }
+    for (int k = 0; k < SMALL_N; k++) {
+        store_stat_t b;
+        char key[32];
+        int recv = k % 2 == 0 ? 1 : 0; /* a node that received it */
+
+        snprintf(key, sizeof(key), "s/%d", k);
+        ck_assert_int_eq(store_stat(C.tc_node[recv].sn_store, key, strlen(key), 0, &b), 0);
+        ck_assert_int_eq(b.st_inline, small_size(k) <= 64 * 1024);
+        ck_assert_str_eq(b.st_ctype, "application/x-test");
+        ck_assert_int_eq(store_stat(C.tc_node[2].sn_store, key, strlen(key), 0, &b), 0);
+        ck_assert_int_eq(b.st_inline, small_size(k) <= 64 * 1024);
+    }
+    tc_destroy(&C);
+}
+END_TEST
+
+/* A receiver whose store keeps no inline blobs still applies small
+ * blobs that came with their offers (into files). */
+START_TEST(test_small_inline_receiver_files)
+{
+    store_stat_t st[SMALL_N], b;
+
+    tc_init(&C, 3);
+    C.tc_inline_off[2] = 1;
+    tc_start_all(&C);
+    tc_run_for(&C, 300);
+    write_small(&C, st);
+    ck_assert_int_eq(store_stat(C.tc_node[2].sn_store, "s/6", 3, 0, &b), 0);
+    ck_assert_int_eq(b.st_inline, 0);
+    ck_assert_uint_ne(b.st_file_id, 0);
+    ck_assert_int_eq(store_stat(C.tc_node[1].sn_store, "s/6", 3, 0, &b), 0);
+    ck_assert_int_eq(b.st_inline, 1);
+    tc_destroy(&C);
+}
+END_TEST
+
+/* A batch that cannot be committed (the failpoint fails the first one)
+ * is answered "later" as a whole: nothing after the failed change is
+ * applied out of order, the changes are offered again and every node
+ * converges, its cursors at each origin's last change. */
+START_TEST(test_small_inline_later)
+{
+    store_stat_t st[SMALL_N];
+
+    tc_init(&C, 3);
+    tc_start_all(&C);
+    tc_run_for(&C, 300);
+    t_log_capture_start();
+    ck_assert_int_eq(failpoints_configure("repl.recv.before_commit=error@1"), 0);
+    write_small(&C, st);
+    ck_assert_int_eq(failpoints_configure(NULL), 0);
+    ck_assert_int_ge(t_log_count("repl.recv.later", "step=inline"), 1);
+    t_log_capture_end();
+    for (int i = 0; i < 3; i++) {
+        for (uint16_t o = 1; o <= 2; o++) {
+            uint64_t cur = 0;
+
+            ck_assert_int_eq(store_cursor_get(C.tc_node[i].sn_store, o, &cur), 0);
+            ck_assert_uint_eq(cur, SMALL_N / 2);
+        }
+    }
+    tc_destroy(&C);
+}
+END_TEST
+
 static int has_n_keys(tcluster_t *c, void *arg)
 {
     uint64_t cur = 0;
@@ -637,6 +773,9 @@ static Suite *sync_suite(void)
     ADD(test_random_converges);
     ADD(test_lifecycle_edges);
     ADD(test_source_switch);
+    ADD(test_small_inline);
+    ADD(test_small_inline_receiver_files);
+    ADD(test_small_inline_later);
     if (getenv("SYNC_BENCH") != NULL) {
         tcase_set_timeout(tc, 600);
         tcase_add_test(tc, bench_throughput);

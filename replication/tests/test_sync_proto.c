@@ -105,6 +105,7 @@ typedef struct xfer {
     const uint8_t *x_data;
     size_t x_len;
     uint64_t x_seq;
+    int x_inline;       /* the offer must carry the bytes ("d") */
     const char *x_fail; /* what went wrong, NULL when all went well */
 } xfer_t;
 
@@ -146,8 +147,22 @@ static void peer_exchange(raw_thread_t *t)
         goto done;
     }
     memcpy(hash, p, 16);
+    x->x_fail = "inline bytes";
+    if (pack_get_bin(m.rm_obj, "d", REPL_FRAME_MAX, 0, &p, &n) == 0) {
+        /* a small blob: its bytes came with the offer, no want */
+        if (!x->x_inline || n != x->x_len) {
+            repl_msg_free(&m);
+            goto done;
+        }
+        memcpy(got, p, n);
+        have = n;
+        fin = 1;
+    } else if (x->x_inline) {
+        repl_msg_free(&m);
+        goto done;
+    }
     repl_msg_free(&m);
-    {
+    if (!fin) {
         kv_t want[] = {{"o", 'u', 2, NULL, 0}, {"s", 'u', x->x_seq, NULL, 0}};
 
         send_msg(fd, "want", want, 2);
@@ -199,10 +214,11 @@ static int acked(tcluster_t *c, void *arg)
     return repl_acks(c->tc_node[1].sn_repl, x->x_seq) == 2;
 }
 
-START_TEST(test_wire_exchange)
+/* n bytes written on node 2, taken by the hand-driven peer; inl: the
+ * offer must carry them ("d", no want / dat). */
+static void wire_exchange(size_t n, int inl)
 {
-    size_t n = 600 * 1000;
-    uint8_t *d = malloc(n);
+    uint8_t *d = malloc(n > 0 ? n : 1);
     store_stat_t st;
     raw_thread_t rt;
     xfer_t x;
@@ -215,6 +231,7 @@ START_TEST(test_wire_exchange)
     x.x_data = d;
     x.x_len = n;
     x.x_seq = st.st_log_seq;
+    x.x_inline = inl;
     raw_thread_start(&rt, C.tc_node[1].sn_port, peer_exchange, &x);
     ck_assert_msg(tc_run_until(&C, acked, &x, 10000) || raw_done(&C, &rt),
                   "node 2 did not count the ack");
@@ -226,15 +243,41 @@ START_TEST(test_wire_exchange)
     free(d);
     tc_destroy(&C);
 }
+
+/* A blob of at most 64 KiB travels inside its offer. */
+START_TEST(test_wire_inline)
+{
+    wire_exchange(3000, 1);
+    wire_exchange(64 * 1024, 1);
+}
+END_TEST
+
+START_TEST(test_wire_exchange)
+{
+    wire_exchange(600 * 1000, 0);
+}
 END_TEST
 
 /* ------------------------------------------------ malformed messages */
 
 typedef struct bad {
     const char *b_type;
-    kv_t b_kv[4];
+    kv_t b_kv[10];
     size_t b_n;
 } bad_t;
+
+static const uint8_t zhash[16];
+
+/* A chg offer {o:1, s:1, k:"x", v:5, vo:1, st:st, z:z, h, ct:"", d} whose
+ * "d" has msgpack kind dk ('b' or 's') and the n bytes at dp. */
+#define CHG_D(st, z, dk, dp, n)                                                                    \
+    {                                                                                              \
+        "chg", {{"o", 'u', 1, NULL, 0}, {"s", 'u', 1, NULL, 0},   {"k", 'b', 0, "x", 1},           \
+                {"v", 'u', 5, NULL, 0}, {"vo", 'u', 1, NULL, 0},  {"st", 'u', st, NULL, 0},        \
+                {"z", 'u', z, NULL, 0}, {"h", 'b', 0, zhash, 16}, {"ct", 's', 0, "", 0},           \
+                {"d", dk, 0, dp, n}},                                                              \
+            10                                                                                     \
+    }
 
 static const bad_t bads[] = {
     {"chg", {{"o", 'u', 1, NULL, 0}}, 1},                                /* fields missing */
@@ -250,6 +293,9 @@ static const bad_t bads[] = {
      4}, /* empty key */
     {"dat", {{"o", 'u', 1, NULL, 0}, {"s", 'u', 1, NULL, 0}, {"off", 'u', 0, NULL, 0}}, 3},
     {"ack", {{"o", 'u', 1, NULL, 0}, {"s", 's', 0, "x", 1}}, 2}, /* s not a uint */
+    CHG_D(1, 10, 'b', "abc", 3),                                 /* d shorter than z */
+    CHG_D(3, 3, 'b', "abc", 3),                                  /* d on a tombstone */
+    CHG_D(1, 3, 's', "abc", 3),                                  /* d not a bin */
 };
 
 typedef struct badrun {
@@ -364,6 +410,7 @@ Suite *proto_suite(void)
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_wire_exchange);
+    tcase_add_test(tc, test_wire_inline);
     tcase_add_test(tc, test_malformed_dropped);
     tcase_add_test(tc, test_fetch_unknown_key);
     suite_add_tcase(s, tc);

@@ -79,6 +79,7 @@ static store_t *open_store(tcluster_t *c, int i, repl_t *r)
     so.so_map_size = 16u << 20;
     so.so_clock = &sn->sn_clock;
     so.so_log_changes = 1;
+    so.so_inline_disable = c->tc_inline_off[i];
     if (r != NULL)
         repl_store_hooks(r, &so);
     ck_assert_int_eq(store_open(&so, &s), 0);

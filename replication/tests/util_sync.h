@@ -36,6 +36,8 @@ typedef struct tcluster {
     int tc_link[TC_MAX][TC_MAX];
     /* tc_dead[i][j]: node i is configured to dial node j at a dead port */
     int tc_dead[TC_MAX][TC_MAX];
+    /* tc_inline_off[i]: node i's store keeps no inline blobs */
+    int tc_inline_off[TC_MAX];
     repl_sync_tuning_t tc_sync;
     repl_link_tuning_t tc_tun;
 } tcluster_t;
