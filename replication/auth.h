@@ -2,7 +2,7 @@
  * auth.h -- peer handshake: cluster id, nonces, HMAC-SHA256 proofs.
  *
  * Both sides of a new connection send
- *     {"t":"hello","proto":1,"cluster":bin8,"node":uint,"nonce":bin32}
+ *     {"t":"hello","proto":2,"cluster":bin8,"node":uint,"nonce":bin32}
  * and, after reading the other's hello,
  *     {"t":"auth","mac":bin32}
  * with
@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REPL_PROTO_VERSION 1u
+#define REPL_PROTO_VERSION 2u /* 2: small blobs inside "chg" ("d") */
 #define REPL_CLUSTER_ID_LEN 8u
 #define REPL_NONCE_LEN 32u
 #define REPL_MAC_LEN 32u

@@ -49,6 +49,9 @@ typedef struct txjob {
     uint64_t tj_seq;
     store_change_t tj_c;
     size_t tj_chunk;
+    int tj_fp;      /* TJ_CHUNK: a chunk was just sent, evaluate repl.send.chunk first */
+    int tj_fp_rc;   /* ... what it returned */
+    int tj_readnow; /* TJ_CHUNK: the next chunk was read (0 at the end of the blob) */
     /* TJ_READ */
     uint16_t tj_origin;
     uint64_t tj_after;
@@ -259,7 +262,14 @@ static void tx_job_run(rjob_t *j)
                                     &tj->tj_c.sc_rec.st_version, NULL, tj->tj_chunk);
         break;
     case TJ_CHUNK:
-        tj->tj_rc = repl__bsrc_read(tj->tj_src);
+        /* Here, on an I/O thread, so that a `sleep` action stalls this
+         * stream only, never the event loop. */
+        if (tj->tj_fp)
+            tj->tj_fp_rc = FAILPOINT("repl.send.chunk");
+        if (tj->tj_fp_rc == 0 && !tj->tj_src->bs_eof) {
+            tj->tj_readnow = 1;
+            tj->tj_rc = repl__bsrc_read(tj->tj_src);
+        }
         break;
     case TJ_CLOSE:
         repl__bsrc_close(tj->tj_src);
@@ -368,6 +378,14 @@ static void chunk_done(psync_t *p, txjob_t *tj)
     p->p_tx_busy = 0;
     if (!p->p_up || p->p_session != tj->tj_session || p->p_tb != TB_STREAMING)
         return;
+    if (tj->tj_fp_rc < 0) {
+        repl_link_disconnect(p->p_link, tj->tj_fp_rc);
+        return;
+    }
+    if (!tj->tj_readnow) {
+        p->p_tx_chunk = 0; /* the end of the blob: the pump verifies and ends it */
+        return;
+    }
     if (tj->tj_rc < 0) {
         LOG_WARN("repl.send.read_failed", "peer=%u origin=%u seq=%" PRIu64 " err=%s",
                  (unsigned)p->p_id, (unsigned)p->p_r->r_orig[p->p_tb_oi].or_id, p->p_tb_seq,
@@ -428,6 +446,7 @@ static void stream_step(psync_t *p)
     uint16_t origin = r->r_orig[p->p_tb_oi].or_id;
     txjob_t *tj;
     mmsg_t m;
+    int sent = 0;
     int rc;
 
     if (p->p_tx_busy)
@@ -445,17 +464,17 @@ static void stream_step(psync_t *p)
         p->p_tx_sent = src->bs_off;
         p->p_tx_progress_ms = repl__now(r);
         r->r_m.rm_blob_bytes_sent += src->bs_len;
-        rc = FAILPOINT("repl.send.chunk");
-        if (rc < 0) {
-            repl_link_disconnect(p->p_link, rc);
-            return;
-        }
+        sent = 1;
     }
-    if (!src->bs_eof) {
+    /* The next chunk is read by a job, which first evaluates
+     * repl.send.chunk for the chunk just sent (also after the last one
+     * while failpoints are configured). */
+    if (!src->bs_eof || (sent && failpoints_active)) {
         tj = job_new(p, TJ_CHUNK);
         if (tj == NULL)
             return;
         tj->tj_src = src;
+        tj->tj_fp = sent;
         submit(p, tj);
         return;
     }
