@@ -108,7 +108,7 @@ static int c_data_before_auth(int fd)
 static int c_proto(int fd)
 {
     uint8_t nonce[32];
-    return raw_send_hello(fd, T_SECRET, 1, 2, nonce);
+    return raw_send_hello(fd, T_SECRET, 1, REPL_PROTO_VERSION + 1, nonce);
 }
 
 static int c_wrong_secret(int fd)
