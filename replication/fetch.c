@@ -199,11 +199,15 @@ static void fb_run(rjob_t *j)
 
 static void slot_free(repl_t *r, rfetch_t *f)
 {
+    int settled = f->f_state != F_FREE;
+
     chunks_free(r, f, 1);
     f->f_state = F_FREE;
     f->f_peer = NULL;
     f->f_w = NULL;
     f->f_ended = 0;
+    if (settled && !r->r_stopping)
+        repl__rx_fetch_settled(r, f->f_key, f->f_klen);
 }
 
 /* Leaves the current peer (telling it when it still streams) for the next. */

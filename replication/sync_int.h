@@ -248,7 +248,13 @@ typedef struct rxchunk {
 int repl__chunk_append(rxchunk_t **head, rxchunk_t **tail, uint64_t off, const uint8_t *d,
                        size_t n);
 
-typedef enum { RI_NEW = 0, RI_RECV = 1 } ristate_t;
+/* RI_FETCH: a superseded ("meta") or "nb" put whose version, or a newer
+ * one, is not here yet: waiting (at most REPL_NB_WAIT_MS) for the fetch of
+ * its key to settle, then checked again. */
+typedef enum { RI_NEW = 0, RI_RECV = 1, RI_FETCH = 2 } ristate_t;
+
+#define REPL_NB_WAIT_MS 2000 /* longest wait of a head item for its key's fetch */
+#define REPL_NB_FETCHES 2    /* fetches tried in place before answering "later" */
 
 #define RI_ABORT_SENDER 1 /* the sender's copy failed its hash */
 #define RI_ABORT_LOCAL 2  /* writing here failed */
@@ -268,6 +274,8 @@ typedef struct rxitem {
     int ri_aborted;      /* RI_ABORT_*, 0 when not aborted */
     uint8_t *ri_data;    /* a small blob's bytes that came with the offer ("d"), or NULL */
     int ri_inl;          /* the offer carried the bytes (ri_c.sc_rec.st_size of them) */
+    int ri_fetches;      /* fetches started for this item while it waited (RI_FETCH) */
+    uint64_t ri_fetch_until; /* RI_FETCH: answer "later" at this time (ms) */
 } rxitem_t;
 
 /* ---------------------------------------------------- fetch serving */
@@ -357,6 +365,9 @@ void repl__rx_credit(psync_t *p, uint64_t n);
 /* Sends what is owed, if anything. */
 void repl__rx_credit_flush(psync_t *p);
 void repl__rx_pump(psync_t *p);
+/* A fetch of key ended (whatever its outcome): head items waiting for it
+ * (RI_FETCH) are checked again. */
+void repl__rx_fetch_settled(repl_t *r, const char *key, size_t klen);
 int repl__rx_on_frame(psync_t *p, const char *type, const msgpack_object *msg);
 /* Drops queued offers of origin index oi (unsubscribing when idle). */
 int repl__rx_origin_idle(psync_t *p, int oi);

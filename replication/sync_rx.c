@@ -447,10 +447,19 @@ static void head_done(psync_t *p, rxjob_t *rj)
             return;
         }
         if (rj->rj_fetch) {
+            /* Wait here for the key's fetch (the rest of this origin's
+             * queue keeps its place); only after REPL_NB_FETCHES tries or
+             * REPL_NB_WAIT_MS does the sender re-offer it later. */
+            if (it->ri_fetches >= REPL_NB_FETCHES) {
+                answer_later(p, oi, s);
+                return;
+            }
+            it->ri_fetches++;
+            it->ri_state = RI_FETCH;
+            it->ri_fetch_until = repl__now(r) + REPL_NB_WAIT_MS;
             repl__fetch_queue(r, rj->rj_c.sc_rec.st_key, rj->rj_c.sc_rec.st_klen,
                               &rj->rj_c.sc_rec.st_version);
             repl__fetch_pump(r);
-            answer_later(p, oi, s);
             return;
         }
         r->r_m.rm_changes_applied++;
@@ -934,9 +943,29 @@ int repl__rx_origin_idle(psync_t *p, int oi)
 
 /* The blob being received got no byte (nor end) for REPL_STALL_MS while
  * nothing here was holding it up: reset the session (see the sender's). */
+void repl__rx_fetch_settled(repl_t *r, const char *key, size_t klen)
+{
+    for (size_t i = 0; i < r->r_npeers; i++) {
+        psync_t *p = &r->r_peers[i];
+        rxitem_t *it = p->p_rxq;
+
+        if (!p->p_up || it == NULL || it->ri_state != RI_FETCH ||
+            it->ri_c.sc_rec.st_klen != klen || memcmp(it->ri_c.sc_rec.st_key, key, klen) != 0)
+            continue;
+        it->ri_state = RI_NEW;
+        repl__rx_pump(p);
+    }
+}
+
 void repl__rx_watchdog(psync_t *p, uint64_t now)
 {
     rxitem_t *it = p->p_rxq;
+
+    if (p->p_up && it != NULL && it->ri_state == RI_FETCH && now >= it->ri_fetch_until) {
+        answer_later(p, it->ri_oi, it->ri_c.sc_seq); /* the fetch did not settle in time */
+        repl__rx_pump(p);
+        return;
+    }
 
     repl__rx_credit_flush(p);
 
