@@ -267,14 +267,14 @@ typedef struct rxitem {
     int ri_nb;   /* the sender has no good copy: fetch elsewhere */
     ristate_t ri_state;
     rxchunk_t *ri_chunks, *ri_chunks_tail;
-    size_t ri_qbytes;    /* bytes queued in ri_chunks */
-    uint64_t ri_qoff;    /* next offset expected from the sender */
-    uint64_t ri_written; /* bytes durable in the writer */
-    int ri_ended;        /* "end" received */
-    int ri_aborted;      /* RI_ABORT_*, 0 when not aborted */
-    uint8_t *ri_data;    /* a small blob's bytes that came with the offer ("d"), or NULL */
-    int ri_inl;          /* the offer carried the bytes (ri_c.sc_rec.st_size of them) */
-    int ri_fetches;      /* fetches started for this item while it waited (RI_FETCH) */
+    size_t ri_qbytes;        /* bytes queued in ri_chunks */
+    uint64_t ri_qoff;        /* next offset expected from the sender */
+    uint64_t ri_written;     /* bytes durable in the writer */
+    int ri_ended;            /* "end" received */
+    int ri_aborted;          /* RI_ABORT_*, 0 when not aborted */
+    uint8_t *ri_data;        /* a small blob's bytes that came with the offer ("d"), or NULL */
+    int ri_inl;              /* the offer carried the bytes (ri_c.sc_rec.st_size of them) */
+    int ri_fetches;          /* fetches started for this item while it waited (RI_FETCH) */
     uint64_t ri_fetch_until; /* RI_FETCH: answer "later" at this time (ms) */
 } rxitem_t;
 

@@ -949,8 +949,8 @@ void repl__rx_fetch_settled(repl_t *r, const char *key, size_t klen)
         psync_t *p = &r->r_peers[i];
         rxitem_t *it = p->p_rxq;
 
-        if (!p->p_up || it == NULL || it->ri_state != RI_FETCH ||
-            it->ri_c.sc_rec.st_klen != klen || memcmp(it->ri_c.sc_rec.st_key, key, klen) != 0)
+        if (!p->p_up || it == NULL || it->ri_state != RI_FETCH || it->ri_c.sc_rec.st_klen != klen ||
+            memcmp(it->ri_c.sc_rec.st_key, key, klen) != 0)
             continue;
         it->ri_state = RI_NEW;
         repl__rx_pump(p);
