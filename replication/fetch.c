@@ -169,12 +169,7 @@ static void fb_run(rjob_t *j)
 
     switch (fb->fb_kind) {
     case FB_BEGIN:
-        memset(&po, 0, sizeof(po));
-        po.po_mode = STORE_PUT_REPLICA;
-        po.po_size = (int64_t)h->st_size;
-        po.po_ctype = h->st_ctype[0] != '\0' ? h->st_ctype : NULL;
-        po.po_version = h->st_version;
-        po.po_hash = h->st_hash;
+        repl__replica_opts(&po, h, 0, 0); /* no log identity: a repair */
         fb->fb_rc = store_put_begin(s, h->st_key, h->st_klen, &po, &fb->fb_w);
         break;
     case FB_DELETE:

@@ -197,6 +197,11 @@ int repl__parse_data(const msgpack_object *msg, uint64_t *off, const uint8_t **d
 uint64_t repl__key_hash(const char *key, size_t klen);
 /* 1 when version v is more than the allowed skew ahead of the wall clock. */
 int repl__version_too_new(const repl_t *r, const store_version_t *v);
+/* Options of a replica put of the version described by st (which they
+ * borrow: key-independent fields only), logged as (origin, seq) when
+ * origin is not 0. */
+void repl__replica_opts(store_put_opts_t *po, const store_stat_t *st, uint16_t origin,
+                        uint64_t seq);
 
 /* ------------------------------------------------------------ sender */
 

@@ -314,3 +314,16 @@ int repl__version_too_new(const repl_t *r, const store_version_t *v)
 
     return HLC_PHYS(v->sv_hlc) > wall + r->r_tun.st_max_skew_ms;
 }
+
+/* See sync_int.h. */
+void repl__replica_opts(store_put_opts_t *po, const store_stat_t *st, uint16_t origin, uint64_t seq)
+{
+    memset(po, 0, sizeof(*po));
+    po->po_mode = STORE_PUT_REPLICA;
+    po->po_size = (int64_t)st->st_size;
+    po->po_ctype = st->st_ctype[0] != '\0' ? st->st_ctype : NULL;
+    po->po_version = st->st_version;
+    po->po_hash = st->st_hash;
+    po->po_log_origin = origin;
+    po->po_log_seq = seq;
+}

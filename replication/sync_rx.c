@@ -260,14 +260,7 @@ static int put_whole_file(store_t *s, rxinl_t *x)
     store_put_opts_t po;
     int rc;
 
-    memset(&po, 0, sizeof(po));
-    po.po_mode = STORE_PUT_REPLICA;
-    po.po_size = (int64_t)c->st_size;
-    po.po_ctype = c->st_ctype[0] != '\0' ? c->st_ctype : NULL;
-    po.po_version = c->st_version;
-    po.po_hash = c->st_hash;
-    po.po_log_origin = x->xi_c.sc_origin;
-    po.po_log_seq = x->xi_c.sc_seq;
+    repl__replica_opts(&po, c, x->xi_c.sc_origin, x->xi_c.sc_seq);
     rc = store_put_begin(s, c->st_key, c->st_klen, &po, &w);
     if (is_skip_case(rc)) {
         x->xi_skipped = 1;
@@ -378,14 +371,7 @@ static void rx_job_run(rjob_t *j)
         }
         break;
     case RJ_BEGIN:
-        memset(&po, 0, sizeof(po));
-        po.po_mode = STORE_PUT_REPLICA;
-        po.po_size = (int64_t)c->st_size;
-        po.po_ctype = c->st_ctype[0] != '\0' ? c->st_ctype : NULL;
-        po.po_version = c->st_version;
-        po.po_hash = c->st_hash;
-        po.po_log_origin = rj->rj_c.sc_origin;
-        po.po_log_seq = rj->rj_c.sc_seq;
+        repl__replica_opts(&po, c, rj->rj_c.sc_origin, rj->rj_c.sc_seq);
         rc = store_put_begin(s, c->st_key, c->st_klen, &po, &rj->rj_w);
         if (is_skip_case(rc)) {
             rj->rj_skipped = 1;
