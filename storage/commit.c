@@ -349,6 +349,27 @@ static int writer_live(store_t *s, uint64_t fid)
 }
 
 /*
+ * Last-writer-wins admission of replica version v against the current
+ * record cur: *refuse = CAIRN_ESTALE (v loses), CAIRN_EEXIST (that version
+ * is already here whole, or as a tombstone), CAIRN_EBUSY (a live writer
+ * holds that version), else left 0. Returns store_version_cmp(v, cur).
+ */
+static int replica_admit(store_t *s, const store_version_t *v, const record_t *cur, int *refuse)
+{
+    int c = store_version_cmp(v, &cur->r_st.st_version);
+
+    if (c < 0)
+        *refuse = CAIRN_ESTALE;
+    else if (c == 0 && cur->r_st.st_state == STORE_TOMBSTONE)
+        *refuse = CAIRN_EEXIST;
+    else if (c == 0 && writer_live(s, cur->r_st.st_file_id))
+        *refuse = CAIRN_EBUSY;
+    else if (c == 0 && store_rec_whole(s, cur))
+        *refuse = CAIRN_EEXIST;
+    return c;
+}
+
+/*
  * Replica begin: last-writer-wins against the current record, then the
  * `receiving` record on the fresh file. The previous complete file is
  * kept in r_prev_file until the new version completes; a superseded
@@ -373,24 +394,10 @@ static int apply_begin(cbatch_t *b, store_creq_t *rq)
     nr.r_st.st_damaged = 0;
     nr.r_prev_file = 0;
     if (found) {
-        c = store_version_cmp(&nr.r_st.st_version, &cur.r_st.st_version);
-        if (c < 0) {
-            rq->cr_rc = CAIRN_ESTALE;
+        c = replica_admit(s, &nr.r_st.st_version, &cur, &rq->cr_rc);
+        if (rq->cr_rc != 0)
             return 0;
-        }
         if (c == 0) {
-            if (cur.r_st.st_state == STORE_TOMBSTONE) {
-                rq->cr_rc = CAIRN_EEXIST;
-                return 0;
-            }
-            if (writer_live(s, cur.r_st.st_file_id)) {
-                rq->cr_rc = CAIRN_EBUSY;
-                return 0;
-            }
-            if (store_rec_whole(s, &cur)) {
-                rq->cr_rc = CAIRN_EEXIST;
-                return 0;
-            }
             /* Same-version re-delivery over a crash leftover, a damaged
              * file or a copy marked damaged (inline: its bytes go in rec_put). */
             drop = cur.r_st.st_file_id;
@@ -784,7 +791,7 @@ static int rinline_one(cbatch_t *b, store_ritem_t *it)
     store_t *s = b->cb_s;
     store_creq_t fake;
     record_t cur, nr;
-    int found = 0, c, rc;
+    int found = 0, rc;
 
     it->sri_rc = 0;
     rc = store_rec_get(s, b->cb_txn, it->sri_enc, it->sri_enclen, &cur);
@@ -801,25 +808,9 @@ static int rinline_one(cbatch_t *b, store_ritem_t *it)
     nr.r_st.st_file_id = 0;
     nr.r_prev_file = 0;
     if (found) {
-        c = store_version_cmp(&nr.r_st.st_version, &cur.r_st.st_version);
-        if (c < 0) {
-            it->sri_rc = CAIRN_ESTALE;
+        (void)replica_admit(s, &nr.r_st.st_version, &cur, &it->sri_rc);
+        if (it->sri_rc != 0)
             return 0;
-        }
-        if (c == 0) {
-            if (cur.r_st.st_state == STORE_TOMBSTONE) {
-                it->sri_rc = CAIRN_EEXIST;
-                return 0;
-            }
-            if (writer_live(s, cur.r_st.st_file_id)) {
-                it->sri_rc = CAIRN_EBUSY;
-                return 0;
-            }
-            if (store_rec_whole(s, &cur)) {
-                it->sri_rc = CAIRN_EEXIST;
-                return 0;
-            }
-        }
     }
     rc = rec_put(b, it->sri_enc, it->sri_enclen, found ? &cur : NULL, &nr);
     if (rc == CAIRN_EINVAL) {
