@@ -49,17 +49,53 @@ static int port_free(int port)
     return ok;
 }
 
+/* Lowest port of the kernel's ephemeral range (32768 when unknown). */
+static int ephemeral_low(void)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    int lo = 32768, hi = 60999;
+
+    if (f != NULL) {
+        if (fscanf(f, "%d %d", &lo, &hi) != 2)
+            lo = 32768;
+        fclose(f);
+    }
+    return lo;
+}
+
+/* 1 when the layout (HTTP base.., peers base+100.., proxy routes
+ * base+200..) is free now. */
+static int layout_free(int n, int base)
+{
+    int ok = 1;
+
+    for (int i = 0; ok && i < n; i++)
+        ok = port_free(base + i) && port_free(base + 100 + i);
+    for (int i = 0; ok && i < n * n; i++)
+        ok = port_free(base + 200 + i);
+    return ok;
+}
+
+/*
+ * Prefers a base below the kernel's ephemeral range: a node restarted on
+ * its old ports must not find one taken meanwhile by some client
+ * connection's local port. Falls back to anywhere in 20000..60700.
+ */
 int cluster_pick_base_port(int n, uint64_t seed)
 {
+    int lo = 10000, hi = ephemeral_low() - 200 - n * n - 1;
+
+    for (int attempt = 0; hi - lo > 1000 && attempt < 200; attempt++) {
+        int base = lo + (int)(hu_mix64(seed + (uint64_t)attempt) % (uint64_t)(hi - lo));
+
+        if (layout_free(n, base))
+            return base;
+    }
     for (int attempt = 0; attempt < 200; attempt++) {
         int base = 20000 + (int)((seed + (uint64_t)attempt * 7919) % 40) * 1000;
-        int ok = 1;
+
         base += (int)((hu_mix64(seed + (uint64_t)attempt) % 700));
-        for (int i = 0; ok && i < n; i++)
-            ok = port_free(base + i) && port_free(base + 100 + i);
-        for (int i = 0; ok && i < n * n; i++)
-            ok = port_free(base + 200 + i);
-        if (ok)
+        if (layout_free(n, base))
             return base;
     }
     return -EADDRINUSE;

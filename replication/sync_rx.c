@@ -145,6 +145,19 @@ static void pop_head(psync_t *p)
     item_free(p, it, 1);
 }
 
+/* The head item was applied (or skipped, logged as such): counted and
+ * removed. */
+static void head_applied(psync_t *p, int skipped)
+{
+    repl_metrics_t *m = &p->p_r->r_m;
+
+    m->rm_changes_applied++;
+    if (skipped)
+        m->rm_changes_skipped++;
+    p->p_changes_applied++;
+    pop_head(p);
+}
+
 /* Drops every queued item of origin index oi (credits returned). */
 static void drop_origin(psync_t *p, int oi)
 {
@@ -448,11 +461,7 @@ static void head_done(psync_t *p, rxjob_t *rj)
             repl__fetch_pump(r);
             return;
         }
-        r->r_m.rm_changes_applied++;
-        if (rj->rj_skipped)
-            r->r_m.rm_changes_skipped++;
-        p->p_changes_applied++;
-        pop_head(p);
+        head_applied(p, rj->rj_skipped);
         committed(p, oi, s, "ack");
         return;
     case RJ_BEGIN:
@@ -464,10 +473,7 @@ static void head_done(psync_t *p, rxjob_t *rj)
             return;
         }
         if (rj->rj_rc == 0 && rj->rj_skipped) {
-            r->r_m.rm_changes_applied++;
-            r->r_m.rm_changes_skipped++;
-            p->p_changes_applied++;
-            pop_head(p);
+            head_applied(p, 1);
             committed(p, oi, s, "have");
             return;
         }
@@ -486,11 +492,7 @@ static void head_done(psync_t *p, rxjob_t *rj)
     case RJ_FINISH:
         p->p_rx_w = NULL;
         if (rj->rj_rc == 0) {
-            r->r_m.rm_changes_applied++;
-            if (rj->rj_skipped)
-                r->r_m.rm_changes_skipped++;
-            p->p_changes_applied++;
-            pop_head(p);
+            head_applied(p, rj->rj_skipped);
             committed(p, oi, s, "ack");
             return;
         }
@@ -523,7 +525,6 @@ static void head_done(psync_t *p, rxjob_t *rj)
  */
 static void inline_done(psync_t *p, rxjob_t *rj)
 {
-    repl_t *r = p->p_r;
     int acked_oi[REPL_RX_BATCH];
     uint64_t acked_seq[REPL_RX_BATCH];
     size_t nacked = 0, k;
@@ -535,11 +536,7 @@ static void inline_done(psync_t *p, rxjob_t *rj)
 
         if (it == NULL || it->ri_oi != x->xi_oi || it->ri_c.sc_seq != x->xi_c.sc_seq)
             break;
-        r->r_m.rm_changes_applied++;
-        if (x->xi_skipped)
-            r->r_m.rm_changes_skipped++;
-        p->p_changes_applied++;
-        pop_head(p);
+        head_applied(p, x->xi_skipped);
         for (a = 0; a < nacked && acked_oi[a] != x->xi_oi; a++)
             ;
         if (a == nacked) {

@@ -297,15 +297,15 @@ static int log_local(cbatch_t *b, record_t *r)
     return log_append(b, s->s_node_id, b->cb_local_seq, r);
 }
 
-static int log_replica(cbatch_t *b, const store_creq_t *rq, const record_t *r)
+static int log_replica(cbatch_t *b, uint16_t origin, uint64_t seq, const record_t *r)
 {
     int rc;
 
-    if (!b->cb_s->s_log_changes || rq->cr_log_origin == 0)
+    if (!b->cb_s->s_log_changes || origin == 0)
         return 0;
-    rc = log_append(b, rq->cr_log_origin, rq->cr_log_seq, r);
+    rc = log_append(b, origin, seq, r);
     if (rc == 0)
-        rc = store_cursor_raise(b->cb_s, b->cb_txn, rq->cr_log_origin, rq->cr_log_seq);
+        rc = store_cursor_raise(b->cb_s, b->cb_txn, origin, seq);
     return rc;
 }
 
@@ -508,7 +508,7 @@ static int apply_finish(cbatch_t *b, store_creq_t *rq)
     if (rc == 0)
         rc = file_unref(b, cur.r_prev_file);
     if (rc == 0)
-        rc = log_replica(b, rq, &nr);
+        rc = log_replica(b, rq->cr_log_origin, rq->cr_log_seq, &nr);
     if (rc != 0)
         return rc;
     rq->cr_rec = nr;
@@ -570,7 +570,8 @@ static int apply_delete(cbatch_t *b, store_creq_t *rq)
     if (rc == 0 && found)
         rc = file_unref(b, cur.r_prev_file);
     if (rc == 0)
-        rc = rq->cr_replica ? log_replica(b, rq, &nr) : log_local(b, &nr);
+        rc = rq->cr_replica ? log_replica(b, rq->cr_log_origin, rq->cr_log_seq, &nr)
+                            : log_local(b, &nr);
     if (rc != 0)
         return rc;
     if (rq->cr_replica)
@@ -789,7 +790,6 @@ static int apply_skip(cbatch_t *b, store_creq_t *rq)
 static int rinline_one(cbatch_t *b, store_ritem_t *it)
 {
     store_t *s = b->cb_s;
-    store_creq_t fake;
     record_t cur, nr;
     int found = 0, rc;
 
@@ -827,12 +827,8 @@ static int rinline_one(cbatch_t *b, store_ritem_t *it)
         rc = file_unref(b, cur.r_st.st_file_id);
     if (rc == 0 && found)
         rc = file_unref(b, cur.r_prev_file);
-    if (rc == 0) {
-        memset(&fake, 0, sizeof(fake));
-        fake.cr_log_origin = it->sri_log_origin;
-        fake.cr_log_seq = it->sri_log_seq;
-        rc = log_replica(b, &fake, &nr);
-    }
+    if (rc == 0)
+        rc = log_replica(b, it->sri_log_origin, it->sri_log_seq, &nr);
     if (rc != 0)
         return rc;
     hlc_observe(s->s_clock, nr.r_st.st_version.sv_hlc);

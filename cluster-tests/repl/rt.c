@@ -24,64 +24,6 @@
 #include "cluster-tests/hclient.h"
 #include "cluster-tests/hutil.h"
 
-/* 1 when 127.0.0.1:port can be bound now. */
-static int port_free(int port)
-{
-    struct sockaddr_in sa;
-    int fd, one = 1, ok;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-    close(fd);
-    return ok;
-}
-
-/* Lowest port of the kernel's ephemeral range (32768 when unknown). */
-static int ephemeral_low(void)
-{
-    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
-    int lo = 32768, hi = 60999;
-
-    if (f != NULL) {
-        if (fscanf(f, "%d %d", &lo, &hi) != 2)
-            lo = 32768;
-        fclose(f);
-    }
-    return lo;
-}
-
-/*
- * A base port for the cluster layout of cluster.h (HTTP P.., peers P+100..,
- * proxy routes P+200..) that is free now and, when possible, below the
- * ephemeral range: a node restarted on its old ports must not find one
- * taken by some client connection's local port meanwhile. Falls back to the
- * harness's choice.
- */
-static int pick_base_port(int n, uint64_t seed)
-{
-    int lo = 10000, hi = ephemeral_low() - 200 - n * n - 1;
-
-    for (int attempt = 0; hi - lo > 1000 && attempt < 200; attempt++) {
-        int base = lo + (int)(hu_mix64(seed + (uint64_t)attempt) % (uint64_t)(hi - lo));
-        int ok = 1;
-
-        for (int i = 0; ok && i < n; i++)
-            ok = port_free(base + i) && port_free(base + 100 + i);
-        for (int i = 0; ok && i < n * n; i++)
-            ok = port_free(base + 200 + i);
-        if (ok)
-            return base;
-    }
-    return cluster_pick_base_port(n, seed);
-}
-
 /* The cluster of the running test, for the exit handler (one per process:
  * Check runs every test in its own forked process). */
 static rt_t *rt_current;
@@ -196,7 +138,7 @@ void rt_setup(rt_t *t, const char *name, int n, const char *const *extra)
     snprintf(t->rt_name, sizeof(t->rt_name), "%s", name);
     snprintf(t->rt_root, sizeof(t->rt_root), "/tmp/cairn-rtest-%s-XXXXXX", name);
     ck_assert_msg(mkdtemp(t->rt_root) != NULL, "mkdtemp: %s", strerror(errno));
-    base = pick_base_port(n, t->rt_seed);
+    base = cluster_pick_base_port(n, t->rt_seed);
     ck_assert_msg(base > 0, "no free port range");
     rt_current = t;
     if (!rt_atexit_set) {

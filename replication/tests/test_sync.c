@@ -786,13 +786,5 @@ static Suite *sync_suite(void)
 
 int main(void)
 {
-    SRunner *sr;
-    int failed;
-
-    setenv("UV_THREADPOOL_SIZE", "8", 0);
-    sr = srunner_create(sync_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tc_main(sync_suite());
 }

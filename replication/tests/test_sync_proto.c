@@ -419,13 +419,5 @@ Suite *proto_suite(void)
 
 int main(void)
 {
-    SRunner *sr;
-    int failed;
-
-    setenv("UV_THREADPOOL_SIZE", "8", 0);
-    sr = srunner_create(proto_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tc_main(proto_suite());
 }

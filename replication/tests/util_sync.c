@@ -396,3 +396,17 @@ size_t tc_log_count(tcluster_t *c, int i, uint16_t origin)
     ck_assert_int_eq(store_log_read(c->tc_node[i].sn_store, origin, 0, 0, count_entry, &n), 0);
     return n;
 }
+
+/* See util_sync.h. */
+int tc_main(Suite *s)
+{
+    SRunner *sr;
+    int failed;
+
+    setenv("UV_THREADPOOL_SIZE", "8", 0);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

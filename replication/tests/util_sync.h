@@ -7,6 +7,7 @@
 #ifndef CAIRN_REPL_TEST_UTIL_SYNC_H
 #define CAIRN_REPL_TEST_UTIL_SYNC_H
 
+#include <check.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -43,6 +44,10 @@ typedef struct tcluster {
 } tcluster_t;
 
 /* n nodes with ids 1..n, full mesh, fast timings; nothing started. */
+/* Runs suite s in a test program's main (a thread pool of 8 unless
+ * UV_THREADPOOL_SIZE is set); EXIT_SUCCESS when every test passed. */
+int tc_main(Suite *s);
+
 void tc_init(tcluster_t *c, int n);
 /* Starts node i (0-based): opens its store (recovery runs) and its
  * replication. Ports are fixed at tc_init, so nodes start in any order. */
